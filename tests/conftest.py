@@ -1,0 +1,51 @@
+"""Shared fixtures: the real Tiny ImageNet sample (when present) and small synthetic datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REAL_SAMPLE = Path(
+    os.environ.get(
+        "TINY_IMAGENET_SAMPLE", REPO_ROOT.parent / "shared" / "data" / "tiny-imagenet-200-sample"
+    )
+)
+
+# Progress bars would only clutter test logs; one thread keeps parallel helpers predictable.
+os.environ.setdefault("COURSE_LIB_PROGRESS", "0")
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture(scope="session")
+def real_sample() -> Path:
+    """The real 10-class Tiny ImageNet sample; tests using it skip when it is absent."""
+    if not (REAL_SAMPLE / "wnids.txt").is_file():
+        pytest.skip(
+            f"real Tiny ImageNet sample not found at {REAL_SAMPLE} "
+            "(set TINY_IMAGENET_SAMPLE to its folder to run these tests)"
+        )
+    return REAL_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def tiny_imagenet(tmp_path_factory) -> Path:
+    """A small synthetic Tiny ImageNet in the real layout (4 classes, 12 train / 4 val each)."""
+    from course_lib.data.synthetic import make_tiny_imagenet
+
+    root = tmp_path_factory.mktemp("synthetic") / "tiny-imagenet"
+    make_tiny_imagenet(root, num_classes=4, train_per_class=12, val_per_class=4, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def cacd(tmp_path_factory) -> Path:
+    """A small synthetic CACD: both .mat versions and the face images."""
+    from course_lib.data.synthetic import make_cacd
+
+    root = tmp_path_factory.mktemp("synthetic") / "cacd"
+    make_cacd(root, people=6, images_per_person=5, seed=0)
+    return root
