@@ -1,0 +1,262 @@
+"""Feature-similarity pipeline (article 002) with class-description clusters (article 000).
+
+``run_features`` extracts penultimate features (fc7 for VGG16), writes similarity-search
+figures, PCA and t-SNE scatter plots, the t-SNE thumbnail canvas and the clusters of the class
+descriptions into one folder, and returns the paths and a few numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from course_lib.features import (
+    canvas_positions,
+    cosine_similarity_matrix,
+    default_feature_layer,
+    extract_features,
+    most_similar,
+    pca_2d,
+    precision_at_k,
+    tsne_2d,
+)
+from course_lib.text import (
+    cluster_classes,
+    format_clusters,
+    mean_pool,
+    sentence_vectors,
+    short_name,
+)
+from course_lib.viz.embeddings import plot_text_map, scatter_by_label, thumbnail_canvas
+from course_lib.viz.similarity import plot_similar
+
+log = logging.getLogger(__name__)
+
+
+def run_features(
+    data: str | Path | Dataset,
+    out_dir: str | Path,
+    *,
+    model: nn.Module,
+    device: torch.device | str | None = None,
+    layer: str | None = None,
+    image_size: int = 64,
+    max_images: int | None = 300,
+    batch_size: int = 64,
+    num_queries: int = 4,
+    k: int = 5,
+    descriptions: Sequence[str] | None = None,
+    text_encoder: str | tuple[Any, nn.Module] = "tfidf",
+    num_clusters: int = 30,
+    canvas_size: tuple[int, int] = (1000, 1000),
+    thumb_size: tuple[int, int] = (50, 50),
+    seed: int = 0,
+    overwrite: bool = False,
+    extract: Callable = extract_features,
+    similarity_fn: Callable = cosine_similarity_matrix,
+    neighbours: Callable = most_similar,
+    positions: Callable = canvas_positions,
+    pool: Callable = mean_pool,
+    cluster: Callable = cluster_classes,
+) -> dict[str, Any]:
+    """Run the feature-similarity pipeline on ``data`` and write its outputs into ``out_dir``.
+
+    ``data`` is a dataset of ``(image, label)`` or a Tiny ImageNet root (its val split, resized
+    to ``image_size``). ``layer=None`` takes fc7 or the layer before the last Linear.
+    ``max_images`` caps the images by a seeded random choice. ``descriptions`` (one per class,
+    default: the dataset's ``class_names``) are encoded with ``text_encoder`` and clustered.
+    The graded steps can be swapped for a student's versions through the last keywords.
+    """
+    out_dir = _prepare_out_dir(Path(out_dir), overwrite=overwrite)
+    dataset = _load_dataset(data, image_size=image_size) if isinstance(data, (str, Path)) else data
+    indices = _choose(len(dataset), max_images, seed=seed)
+    layer = layer if layer is not None else default_feature_layer(model)
+    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False)
+    features, labels = extract(model, loader, layer=layer, device=device)  # (N, D), (N,)
+    log.info("extracted %s features of shape %s", layer, tuple(features.shape))
+    payload = {"features": features, "labels": labels, "indices": indices, "layer": layer}
+    result: dict[str, Any] = {
+        "layer": layer,
+        "features": _write(out_dir / "features.pt", lambda p: torch.save(payload, p)),
+    }
+
+    names = _class_names(dataset)
+    short = [short_name(name) for name in names] if names else None
+    captions = [short[label] if short else str(label) for label in labels.tolist()]
+
+    def image(position: int) -> Image.Image:
+        return _image_at(dataset, indices[position])
+
+    similarity = similarity_fn(features)  # (N, N)
+    k = min(k, len(indices) - 1)
+    queries = np.random.default_rng(seed).choice(
+        len(indices), size=min(num_queries, len(indices)), replace=False
+    )
+    result["similar"] = [
+        _write_similar(out_dir, similarity, int(query), k, neighbours, image, captions)
+        for query in queries
+    ]
+    tsne = tsne_2d(features, seed=seed)
+    for name, method, coords in (("pca", "PCA", pca_2d(features)), ("tsne", "t-SNE", tsne)):
+        title = f"{method} of features ({layer})"
+        fig = scatter_by_label(coords, labels, class_names=short, title=title, axis_name=method)
+        result[name] = _write_figure(fig, out_dir / f"{name}.png")
+    thumbs = [image(i) for i in range(len(indices))]
+    canvas = thumbnail_canvas(
+        thumbs, tsne, canvas_size=canvas_size, thumb_size=thumb_size, positions=positions
+    )
+    result["canvas"] = _write(out_dir / "tsne_canvas.png", canvas.save)
+
+    descriptions = list(descriptions) if descriptions is not None else names
+    result.update(
+        _describe_classes(descriptions, out_dir, text_encoder, num_clusters, seed, pool, cluster)
+    )
+    result.update(
+        num_images=len(indices),
+        feature_dim=features.shape[1],
+        k=k,
+        precision_at_k=precision_at_k(similarity, labels, k=k, neighbours=neighbours),
+        chance_precision=_chance_precision(labels),
+    )
+    result["summary"] = _write(out_dir / "summary.json", _json_writer(result))
+    log.info(
+        "precision@%d %.3f (chance %.3f)", k, result["precision_at_k"], result["chance_precision"]
+    )
+    return result
+
+
+def _write_similar(
+    out_dir: Path,
+    similarity: torch.Tensor,
+    query: int,
+    k: int,
+    neighbours: Callable,
+    image: Callable[[int], Image.Image],
+    captions: Sequence[str],
+) -> str:
+    """The query and its ``k`` most similar images, as ``similar_<query>.png``."""
+    found, scores = neighbours(similarity, query, k)
+    fig = plot_similar(
+        image(query),
+        [image(i) for i in found],
+        scores,
+        query_title=f"query\n{captions[query]}",
+        names=[captions[i] for i in found],
+    )
+    return _write_figure(fig, out_dir / f"similar_{query:04d}.png")
+
+
+def _describe_classes(
+    descriptions: Sequence[str] | None,
+    out_dir: Path,
+    encoder: str | tuple[Any, nn.Module],
+    num_clusters: int,
+    seed: int,
+    pool: Callable,
+    cluster: Callable,
+) -> dict[str, Any]:
+    """Sentence vectors of the class descriptions, their K-Means clusters and t-SNE map."""
+    if not descriptions or len(descriptions) < 3:
+        log.info("class descriptions skipped: fewer than 3 descriptions available")
+        return {"clusters": None, "descriptions_tsne": None, "num_clusters": 0}
+    vectors = sentence_vectors(descriptions, encoder=encoder, pool=pool)  # (C, D)
+    names = [short_name(description) for description in descriptions]
+    clusters = cluster(vectors, names, k=min(num_clusters, len(names)), seed=seed)
+    text = format_clusters(clusters) + "\n"
+    groups = {name: cluster_id for cluster_id, group in clusters.items() for name in group}
+    fig = plot_text_map(
+        tsne_2d(vectors, seed=seed),
+        names,
+        groups=[groups[name] for name in names],
+        title="t-SNE of class descriptions, coloured by K-Means cluster",
+    )
+    return {
+        "clusters": _write(out_dir / "class_clusters.txt", lambda p: p.write_text(text)),
+        "descriptions_tsne": _write_figure(fig, out_dir / "descriptions_tsne.png"),
+        "num_clusters": len(clusters),
+    }
+
+
+def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"output folder {out_dir} already has files; choose a new folder or pass "
+            "overwrite=True to replace them"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def _load_dataset(root: str | Path, *, image_size: int) -> Dataset:
+    """The val split of a Tiny ImageNet folder, as tensors of ``image_size`` pixels."""
+    from course_lib.data.tiny_imagenet import TinyImageNet
+
+    from course_lib.data.transforms import eval_transform
+
+    return TinyImageNet(root, split="val", transform=eval_transform(image_size))
+
+
+def _choose(n: int, max_images: int | None, *, seed: int) -> list[int]:
+    """All indices, or a seeded random choice of ``max_images`` of them in ascending order."""
+    if n < 3:
+        raise ValueError(f"the dataset has {n} images; the feature maps need at least 3")
+    if max_images is None or max_images >= n:
+        return list(range(n))
+    generator = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(n, generator=generator)[:max_images].tolist())
+
+
+def _class_names(dataset: Dataset) -> list[str] | None:
+    """Descriptions (``class_names``) or names (``classes``) of the labels, when known."""
+    for attribute in ("class_names", "classes"):
+        names = getattr(dataset, attribute, None)
+        if names:
+            return [str(name) for name in names]
+    return None
+
+
+def _image_at(dataset: Dataset, index: int) -> Image.Image:
+    """The image for display: read from its file when the dataset lists ``samples``."""
+    samples = getattr(dataset, "samples", None)
+    if samples is not None:
+        with Image.open(samples[index][0]) as image:
+            return image.convert("RGB")  # some Tiny ImageNet JPEGs are grayscale
+    from course_lib.viz.similarity import as_rgb_image
+
+    return as_rgb_image(dataset[index][0])
+
+
+def _chance_precision(labels: torch.Tensor) -> float:
+    """Expected precision@k of neighbours drawn at random from the other items."""
+    counts = torch.bincount(labels).double()
+    n = counts.sum()
+    return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+
+
+def _write_figure(fig, path: Path) -> str:
+    return _write(path, lambda p: fig.savefig(p, dpi=110, format=path.suffix[1:]))
+
+
+def _json_writer(result: dict[str, Any]) -> Callable[[Path], None]:
+    return lambda p: p.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _write(path: Path, write: Callable[[Path], Any]) -> str:
+    """Write through a temporary file in the same folder, so a crash leaves no half file."""
+    temporary = path.with_name(f".tmp-{path.name}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return str(path)
