@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics.pairwise import cosine_similarity as sklearn_cosine
+from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.testing import assert_close
 from torch.utils.data import DataLoader, TensorDataset
@@ -23,6 +24,13 @@ from course_lib.features import (
     precision_at_k,
     tsne_2d,
 )
+
+
+@pytest.fixture(autouse=True)
+def one_openmp_thread():
+    """sklearn's t-SNE busy-waits in OpenMP threads; on a shared 2-core machine one is faster."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
 
 
 def small_net() -> nn.Sequential:
