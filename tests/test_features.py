@@ -257,3 +257,15 @@ def test_pca_and_tsne_shapes_and_seeding():
     assert np.isfinite(tsne_2d(x[:4], seed=0)).all()  # perplexity clipped for tiny N
     with pytest.raises(ValueError, match="at least 3"):
         tsne_2d(x[:2])
+
+
+@pytest.mark.parametrize(
+    "name, layer", [("vgg_mini_transfer", "classifier.5"), ("convnext_mini_age", "classifier.1")]
+)
+def test_default_feature_layer_of_the_small_registered_models(name, layer):
+    from course_lib.models import create_model
+
+    model = create_model(name, num_classes=3)
+    assert default_feature_layer(model) == layer
+    features = features_at(model, make_loader(n=5, size=32), layer)
+    assert features.shape == (5, 128) and torch.isfinite(features).all()

@@ -191,6 +191,20 @@ def test_run_features_refuses_to_overwrite_and_caps_images(tmp_path):
     assert result["num_images"] == 10 and (out / "old.txt").read_text() == "keep me"
 
 
+def test_run_features_descriptions_come_from_class_names_only(tmp_path):
+    dataset = ColourDataset()
+    dataset.class_names = None  # like ImageFolder: only wnids, nothing to describe
+    result = run_features(dataset, tmp_path / "a", model=colour_net(), num_queries=1)
+    assert result["clusters"] is None and result["num_clusters"] == 0
+    assert Path(result["similar"][0]).is_file()
+    descriptions = ["crane, bird", "crane, machine", "fox"]
+    result = run_features(
+        dataset, tmp_path / "b", model=colour_net(), num_queries=1, descriptions=descriptions
+    )
+    listed = Path(result["clusters"]).read_text()
+    assert "crane (2)" in listed and listed.count("crane") == 2
+
+
 def test_run_features_with_a_tiny_bert_and_student_functions(tmp_path):
     transformers = pytest.importorskip("transformers", reason="the 'text' extra is not installed")
     vocab = tmp_path / "vocab.txt"

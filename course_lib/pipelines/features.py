@@ -74,7 +74,8 @@ def run_features(
     ``data`` is a dataset of ``(image, label)`` or a Tiny ImageNet root (its val split, resized
     to ``image_size``). ``layer=None`` takes fc7 or the layer before the last Linear.
     ``max_images`` caps the images by a seeded random choice. ``descriptions`` (one per class,
-    default: the dataset's ``class_names``) are encoded with ``text_encoder`` and clustered.
+    default: the dataset's ``class_names``) are encoded with ``text_encoder`` and clustered
+    into ``num_clusters`` groups (at most one per class).
     The graded steps can be swapped for a student's versions through the last keywords.
     """
     out_dir = _prepare_out_dir(Path(out_dir), overwrite=overwrite)
@@ -117,7 +118,8 @@ def run_features(
     )
     result["canvas"] = _write(out_dir / "tsne_canvas.png", canvas.save)
 
-    descriptions = list(descriptions) if descriptions is not None else names
+    if descriptions is None:
+        descriptions = getattr(dataset, "class_names", None)
     result.update(
         _describe_classes(descriptions, out_dir, text_encoder, num_clusters, seed, pool, cluster)
     )
@@ -170,7 +172,7 @@ def _describe_classes(
         log.info("class descriptions skipped: fewer than 3 descriptions available")
         return {"clusters": None, "descriptions_tsne": None, "num_clusters": 0}
     vectors = sentence_vectors(descriptions, encoder=encoder, pool=pool)  # (C, D)
-    names = [short_name(description) for description in descriptions]
+    names = _unique([short_name(description) for description in descriptions])
     clusters = cluster(vectors, names, k=min(num_clusters, len(names)), seed=seed)
     text = format_clusters(clusters) + "\n"
     groups = {name: cluster_id for cluster_id, group in clusters.items() for name in group}
@@ -234,6 +236,16 @@ def _image_at(dataset: Dataset, index: int) -> Image.Image:
     from course_lib.viz.similarity import as_rgb_image
 
     return as_rgb_image(dataset[index][0])
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    """``names`` with repeats numbered, ``["crane", "crane"] -> ["crane", "crane (2)"]``."""
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return unique
 
 
 def _chance_precision(labels: torch.Tensor) -> float:
