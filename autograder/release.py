@@ -1,0 +1,194 @@
+"""The student release: nbgrader's assignments/ and the per-assignment student bundle.
+
+- ``python -m autograder generate [ID ...]`` regenerates ``assignments/<id>/`` from
+  ``solutions/<id>/`` with nbgrader's own ``generate_assignment`` (run in a temporary course
+  folder, so no gradebook is left behind), after checking that the solution cells equal
+  course_lib's reference code.
+- ``python -m autograder release ID --out DIR`` builds what a student downloads for one
+  assignment: the released notebook, the student edition of course_lib (bodies graded in this
+  and later assignments raise ``NotImplementedError``), and the self-check autograder with
+  public cases only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from autograder.student_edition import ASSIGNMENTS, IGNORED, assignment_index, build_student_edition
+from autograder.sync import sync_solutions
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BUNDLE_README = """\
+# {assignment}
+
+1. Install the course's requirements once (from the course repository: `make setup`, or
+   `pip install torch torchvision numpy pillow scipy h5py pandas matplotlib seaborn
+   scikit-learn tqdm nbformat`).
+2. Open `{assignment}.ipynb` from this folder (`jupyter lab {assignment}.ipynb`) and run it from
+   the top. It writes the small synthetic dataset it needs on its first run.
+3. The `course_lib` here is the student edition: the functions graded in this assignment and
+   the later ones raise `NotImplementedError` until you write them in the notebook.
+4. Check your work against the public cases before you hand it in:
+
+       python -m autograder check {assignment} {assignment}.ipynb
+"""
+
+
+def nbgrader_env(root: Path) -> dict[str, str]:
+    """Environment for nbgrader: this interpreter's tools on PATH, the course importable."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_nbgrader(args: Sequence[str], *, course: Path, root: Path = ROOT) -> str:
+    """Run ``nbgrader ARGS`` in the course folder ``course``; its log, or RuntimeError."""
+    command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
+    done = subprocess.run(
+        command, cwd=course, env=nbgrader_env(root), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0 or "ERROR" in done.stderr:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed in {course}:\n{done.stderr}")
+    return done.stderr
+
+
+def make_course(course: Path, assignments: Sequence[str], *, root: Path = ROOT) -> Path:
+    """A fresh nbgrader course folder: the config and the given assignments' sources."""
+    course.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "nbgrader_config.py", course / "nbgrader_config.py")
+    for assignment in assignments:
+        source = root / "solutions" / assignment
+        if not source.is_dir():
+            raise FileNotFoundError(f"{source} does not exist: no source notebook for {assignment}")
+        shutil.copytree(source, course / "solutions" / assignment, ignore=IGNORED)
+    return course
+
+
+def generate(
+    assignments: Sequence[str] = ASSIGNMENTS, *, root: Path = ROOT, out: Path | None = None
+) -> Path:
+    """Regenerate the release of ``assignments`` into ``out`` (default ``root/assignments``)."""
+    for assignment in assignments:
+        assignment_index(assignment)
+    problems = sync_solutions(
+        solutions=root / "solutions",
+        package=root / "course_lib",
+        assignments=tuple(assignments),
+        write=False,
+    )
+    if problems:
+        raise ValueError(
+            "solution cells differ from course_lib; run `python -m autograder "
+            "sync-solutions` first:\n" + "\n".join(problems)
+        )
+    out = Path(out) if out is not None else root / "assignments"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="nbgrader-course-") as tmp:
+        course = make_course(Path(tmp), assignments, root=root)
+        for assignment in assignments:
+            run_nbgrader(["generate_assignment", assignment, "--force"], course=course, root=root)
+            _replace_dir(course / "assignments" / assignment, out / assignment)
+            logger.info("released %s into %s", assignment, out / assignment)
+    return out
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Move ``new`` to ``dest``, replacing it; ``dest`` is never left half-written."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        shutil.copytree(new, staging / "new")
+        if dest.exists():
+            os.replace(dest, staging / "old")
+        os.replace(staging / "new", dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+#: Instructor tools that students never need.
+INSTRUCTOR_MODULES = ("release.py", "sync.py", "student_edition.py", "nbgrader_ext.py")
+
+
+def build_student_autograder(assignment: str, dest: Path, *, root: Path = ROOT) -> Path:
+    """The self-check autograder for ``assignment``: public cases only, no instructor tools."""
+    source = root / "autograder"
+    shutil.copytree(
+        source, dest, ignore=shutil.ignore_patterns(*INSTRUCTOR_MODULES, "__pycache__", "*.pyc")
+    )
+    return dest
+
+
+def build_bundle(assignment: str, out: Path, *, root: Path = ROOT) -> Path:
+    """Write the student bundle of ``assignment`` into ``out`` (a new or empty folder)."""
+    assignment_index(assignment)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty: give a new folder for the bundle")
+    released = root / "assignments" / assignment
+    if not released.is_dir():
+        raise FileNotFoundError(
+            f"{released} does not exist: run `python -m autograder generate` first"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        bundle = staging / "bundle"
+        shutil.copytree(released, bundle, ignore=IGNORED)
+        build_student_edition(root / "course_lib", bundle / "course_lib", assignment)
+        build_student_autograder(assignment, bundle / "autograder", root=root)
+        (bundle / "README.md").write_text(
+            BUNDLE_README.format(assignment=assignment), encoding="utf-8"
+        )
+        if out.exists():
+            out.rmdir()
+        os.replace(bundle, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    generate(args.assignments or ASSIGNMENTS, out=args.out)
+    return 0
+
+
+def _run_release(args: argparse.Namespace) -> int:
+    path = build_bundle(args.assignment, args.out)
+    print(f"student bundle of {args.assignment} written to {path}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``generate`` and ``release``."""
+    parser = subparsers.add_parser(
+        "generate", help="regenerate assignments/ from solutions/ with nbgrader"
+    )
+    parser.add_argument(
+        "assignments",
+        nargs="*",
+        metavar="ID",
+        help=f"assignments to release (default: all of {', '.join(ASSIGNMENTS)})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="release folder (default: assignments/ of the repository)",
+    )
+    parser.set_defaults(func=_run_generate)
+
+    parser = subparsers.add_parser("release", help="build the student bundle of one assignment")
+    parser.add_argument("assignment", choices=ASSIGNMENTS, metavar="ID")
+    parser.add_argument("--out", type=Path, required=True, help="new folder for the bundle")
+    parser.set_defaults(func=_run_release)
