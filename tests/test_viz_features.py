@@ -33,7 +33,8 @@ class ColourDataset(Dataset):
     """Images tinted by class (red, green, blue) with noise; labels 0, 1, 2 in turn."""
 
     classes = ["n001", "n002", "n003"]
-    class_names = ["red thing, scarlet", "green thing, emerald", "blue thing, azure"]
+    class_names = ["red thing", "green thing", "blue thing"]
+    descriptions = ["red thing, scarlet", "green thing, emerald", "blue thing, azure"]
 
     def __init__(self, n: int = 24, size: int = 16) -> None:
         generator = torch.Generator().manual_seed(0)
@@ -191,9 +192,9 @@ def test_run_features_refuses_to_overwrite_and_caps_images(tmp_path):
     assert result["num_images"] == 10 and (out / "old.txt").read_text() == "keep me"
 
 
-def test_run_features_descriptions_come_from_class_names_only(tmp_path):
+def test_run_features_without_descriptions_skips_the_text_part(tmp_path):
     dataset = ColourDataset()
-    dataset.class_names = None  # like ImageFolder: only wnids, nothing to describe
+    dataset.descriptions = None  # like ImageFolder: only wnids, nothing to describe
     result = run_features(dataset, tmp_path / "a", model=colour_net(), num_queries=1)
     assert result["clusters"] is None and result["num_clusters"] == 0
     assert Path(result["similar"][0]).is_file()
@@ -233,3 +234,17 @@ def test_run_features_with_a_tiny_bert_and_student_functions(tmp_path):
     assert pooled and result["num_clusters"] == 2
     lines = (tmp_path / "out" / "class_clusters.txt").read_text().splitlines()
     assert len(lines) == 2 and lines[0].startswith("0: red thing")
+
+
+def test_run_features_on_a_tiny_imagenet_folder(tiny_imagenet, tmp_path):
+    from course_lib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("vgg_mini_transfer", num_classes=4)
+    result = run_features(
+        tiny_imagenet, tmp_path / "out", model=model, split="train", image_size=32, num_queries=1
+    )
+    assert result["layer"] == "classifier.5" and result["num_images"] == 48
+    assert result["feature_dim"] == 128 and result["num_clusters"] == 4
+    listing = Path(result["clusters"]).read_text().splitlines()
+    assert sum(len(line.split(": ", 1)[1].split(", ")) for line in listing) == 4

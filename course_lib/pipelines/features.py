@@ -19,7 +19,10 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision.transforms import v2
 
+from course_lib.data.tiny_imagenet import TinyImageNet
+from course_lib.data.transforms import val_transform
 from course_lib.features import (
     canvas_positions,
     cosine_similarity_matrix,
@@ -50,7 +53,8 @@ def run_features(
     model: nn.Module,
     device: torch.device | str | None = None,
     layer: str | None = None,
-    image_size: int = 64,
+    split: str = "val",
+    image_size: int | None = None,
     max_images: int | None = 300,
     batch_size: int = 64,
     num_queries: int = 4,
@@ -71,15 +75,18 @@ def run_features(
 ) -> dict[str, Any]:
     """Run the feature-similarity pipeline on ``data`` and write its outputs into ``out_dir``.
 
-    ``data`` is a dataset of ``(image, label)`` or a Tiny ImageNet root (its val split, resized
-    to ``image_size``). ``layer=None`` takes fc7 or the layer before the last Linear.
+    ``data`` is a dataset of ``(image, label)`` or a Tiny ImageNet root (its ``split``, resized
+    to ``image_size`` when given). ``layer=None`` takes fc7 or the layer before the last Linear.
     ``max_images`` caps the images by a seeded random choice. ``descriptions`` (one per class,
-    default: the dataset's ``class_names``) are encoded with ``text_encoder`` and clustered
-    into ``num_clusters`` groups (at most one per class).
+    default: the dataset's ``descriptions``) name the classes in the figures and are encoded
+    with ``text_encoder`` and clustered into ``num_clusters`` groups (at most one per class).
     The graded steps can be swapped for a student's versions through the last keywords.
     """
     out_dir = _prepare_out_dir(Path(out_dir), overwrite=overwrite)
-    dataset = _load_dataset(data, image_size=image_size) if isinstance(data, (str, Path)) else data
+    if isinstance(data, (str, Path)):
+        dataset = _load_dataset(data, split=split, image_size=image_size)
+    else:
+        dataset = data
     indices = _choose(len(dataset), max_images, seed=seed)
     layer = layer if layer is not None else default_feature_layer(model)
     loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False)
@@ -91,8 +98,9 @@ def run_features(
         "features": _write(out_dir / "features.pt", lambda p: torch.save(payload, p)),
     }
 
-    names = _class_names(dataset)
-    short = [short_name(name) for name in names] if names else None
+    if descriptions is None:
+        descriptions = getattr(dataset, "descriptions", None)
+    short = _short_names(dataset, descriptions)
     captions = [short[label] if short else str(label) for label in labels.tolist()]
 
     def image(position: int) -> Image.Image:
@@ -118,8 +126,6 @@ def run_features(
     )
     result["canvas"] = _write(out_dir / "tsne_canvas.png", canvas.save)
 
-    if descriptions is None:
-        descriptions = getattr(dataset, "class_names", None)
     result.update(
         _describe_classes(descriptions, out_dir, text_encoder, num_clusters, seed, pool, cluster)
     )
@@ -199,13 +205,12 @@ def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
     return out_dir
 
 
-def _load_dataset(root: str | Path, *, image_size: int) -> Dataset:
-    """The val split of a Tiny ImageNet folder, as tensors of ``image_size`` pixels."""
-    from course_lib.data.tiny_imagenet import TinyImageNet
-
-    from course_lib.data.transforms import eval_transform
-
-    return TinyImageNet(root, split="val", transform=eval_transform(image_size))
+def _load_dataset(root: str | Path, *, split: str, image_size: int | None) -> Dataset:
+    """A split of a Tiny ImageNet folder as normalised tensors, resized when asked."""
+    transform = val_transform()
+    if image_size is not None:
+        transform = v2.Compose([v2.Resize((image_size, image_size)), transform])
+    return TinyImageNet(root, split=split, transform=transform)
 
 
 def _choose(n: int, max_images: int | None, *, seed: int) -> list[int]:
@@ -218,12 +223,15 @@ def _choose(n: int, max_images: int | None, *, seed: int) -> list[int]:
     return sorted(torch.randperm(n, generator=generator)[:max_images].tolist())
 
 
-def _class_names(dataset: Dataset) -> list[str] | None:
-    """Descriptions (``class_names``) or names (``classes``) of the labels, when known."""
-    for attribute in ("class_names", "classes"):
-        names = getattr(dataset, attribute, None)
+def _short_names(dataset: Dataset, descriptions: Sequence[str] | None) -> list[str] | None:
+    """A short name per label from the descriptions, ``class_names`` or ``classes``."""
+    for names in (
+        descriptions,
+        getattr(dataset, "class_names", None),
+        getattr(dataset, "classes", None),
+    ):
         if names:
-            return [str(name) for name in names]
+            return [short_name(str(name)) for name in names]
     return None
 
 
