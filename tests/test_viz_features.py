@@ -248,3 +248,16 @@ def test_run_features_on_a_tiny_imagenet_folder(tiny_imagenet, tmp_path):
     assert result["feature_dim"] == 128 and result["num_clusters"] == 4
     listing = Path(result["clusters"]).read_text().splitlines()
     assert sum(len(line.split(": ", 1)[1].split(", ")) for line in listing) == 4
+
+
+def test_run_features_on_the_real_sample(real_sample, tmp_path):
+    from course_lib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("vgg_mini_transfer", num_classes=10)
+    result = run_features(real_sample, tmp_path / "out", model=model, max_images=60, num_queries=1)
+    assert result["num_images"] == 60 and result["num_clusters"] == 10
+    names = Path(result["clusters"]).read_text()
+    assert "goldfish" in names  # descriptions come from the real words.txt
+    with Image.open(result["canvas"]) as canvas:
+        assert canvas.mode == "RGB"  # grayscale JPEGs were converted
