@@ -1,0 +1,334 @@
+"""Training and evaluation loops: ``train_one_epoch``, ``evaluate`` and ``fit``.
+
+``fit`` runs epochs of a ``train_step`` (by default :func:`train_one_epoch`) and
+:func:`evaluate`, records loss, top-1 and top-k per epoch, and, given a run folder, writes
+``history.csv``, ``predictions.csv`` and checkpoints after every epoch, so a run resumes
+exactly (see ``course_lib.checkpoint``). Multi-stage recipes are in ``course_lib.stages``.
+
+The learning-rate scheduler steps after every *batch*. Article 001 called ``scheduler.step()``
+once per epoch, but CyclicLR's ``step_size_up`` (1404) counts *batches*: stepped per epoch, its
+rate rose by only 10/1404 of a half cycle over 10 epochs (from 1e-4 to about 1.04e-4) and never
+cycled. Stepped per batch, it rises to ``max_lr`` in 1404 batches (about one epoch of 1485
+batches at batch size 64), falls back, and halves its amplitude each cycle (triangular2).
+
+On CUDA, ``fit`` uses mixed precision (float16 autocast with a GradScaler) and channels_last
+memory format; on the CPU it keeps float32, so results are exact and reproducible.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from course_lib.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    model_signature,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from course_lib.history import CHECKPOINT_DIR, prediction_rows, read_csv, write_csv
+from course_lib.metrics import topk_accuracy
+from course_lib.models import uses_log_probs
+from course_lib.utils import progress
+
+log = logging.getLogger(__name__)
+
+
+def loss_for(model: nn.Module) -> nn.Module:
+    """NLLLoss for a model that outputs log-probabilities, CrossEntropyLoss for logits.
+
+    CrossEntropyLoss applies log-softmax itself; giving it log-probabilities would apply
+    softmax twice.
+    """
+    return nn.NLLLoss() if uses_log_probs(model) else nn.CrossEntropyLoss()
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter."""
+    return next(model.parameters()).device
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable[tuple[Tensor, Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    loss_fn: nn.Module,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    device: torch.device | str | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, float]:
+    """One pass over ``loader``, stepping the optimizer *and the scheduler* after every batch.
+
+    Returns the mean loss and top-1 accuracy over the samples seen (``{"loss", "top1"}``).
+    With a ``scaler`` the forward pass runs under autocast (mixed precision on CUDA).
+    """
+    ### BEGIN SOLUTION a2_transfer
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = progress(loader, desc="train")
+    for images, labels in bar:
+        images, labels = images.to(device), labels.to(device)  # (N, 3, H, W), (N,)
+        optimizer.zero_grad()
+        with torch.autocast(device.type, enabled=scaler is not None):
+            outputs = model(images)  # (N, num_classes)
+            loss = loss_fn(outputs, labels)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        if scheduler is not None:
+            scheduler.step()  # per batch: CyclicLR's step_size_up counts batches
+        seen += len(labels)
+        total_loss += loss.item() * len(labels)
+        correct += (outputs.argmax(dim=1) == labels).sum().item()
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    if seen == 0:
+        raise ValueError("the training loader yielded no batches")
+    return {"loss": total_loss / seen, "top1": correct / seen}
+    ### END SOLUTION
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[tuple[Tensor, Tensor]],
+    *,
+    loss_fn: nn.Module | None = None,
+    device: torch.device | str | None = None,
+    metric: Callable[..., list[float]] = topk_accuracy,
+    topk: Sequence[int] = (1, 5),
+    amp: bool = False,
+) -> dict[str, Any]:
+    """Loss and top-k accuracy of ``model`` over ``loader`` in eval mode, without gradients.
+
+    Returns ``{"loss", "top1", "top5", ..., "preds", "targets"}``: the mean loss per sample,
+    one entry per k (k is capped at the number of classes) and the (N,) tensors of top-1
+    predictions and labels, on the CPU. The loss is the mean over samples (article 001 divided
+    a sum of batch means by the number of samples, so its "Average loss" was 64 times small).
+    """
+    device = torch.device(device) if device is not None else model_device(model)
+    loss_fn = loss_fn if loss_fn is not None else loss_for(model)
+    model.eval()
+    outputs, targets, total_loss = [], [], 0.0
+    for images, labels in progress(loader, desc="eval"):
+        images, labels = images.to(device), labels.to(device)
+        with torch.autocast(device.type, enabled=amp):
+            batch_outputs = model(images)  # (N, num_classes)
+            total_loss += loss_fn(batch_outputs, labels).item() * len(labels)
+        outputs.append(batch_outputs.float().cpu())
+        targets.append(labels.cpu())
+    if not outputs:
+        raise ValueError("the evaluation loader yielded no batches")
+    output, target = torch.cat(outputs), torch.cat(targets)  # (N, C), (N,)
+    ks = sorted({min(k, output.shape[1]) for k in topk})
+    result: dict[str, Any] = {"loss": total_loss / len(target)}
+    result.update(
+        {f"top{k}": value for k, value in zip(ks, metric(output, target, ks), strict=True)}
+    )
+    result.update(preds=output.argmax(dim=1), targets=target)
+    return result
+
+
+class DeviceLoader:
+    """Wrap a loader: move each batch to ``device``, apply ``transform`` to the images there
+    (e.g. batched augmentation) and, optionally, convert them to channels_last."""
+
+    def __init__(
+        self,
+        loader: Iterable[tuple[Tensor, Tensor]],
+        device: torch.device,
+        *,
+        transform: Callable[[Tensor], Tensor] | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        self.loader, self.device = loader, device
+        self.transform, self.channels_last = transform, channels_last
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        non_blocking = self.device.type == "cuda"
+        for images, labels in self.loader:
+            images = images.to(self.device, non_blocking=non_blocking)
+            if self.transform is not None:
+                images = self.transform(images)
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            yield images, labels.to(self.device, non_blocking=non_blocking)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    @property
+    def dataset(self) -> Any:
+        return self.loader.dataset
+
+
+def fit(
+    model: nn.Module,
+    loaders: Mapping[str, Iterable[tuple[Tensor, Tensor]]],
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    loss_fn: nn.Module | None = None,
+    device: torch.device | str | None = None,
+    train_step: Callable[..., dict[str, float]] = train_one_epoch,
+    metric: Callable[..., list[float]] = topk_accuracy,
+    topk: Sequence[int] = (1, 5),
+    stage: str = "train",
+    history: Sequence[dict[str, Any]] = (),
+    run_dir: str | os.PathLike | None = None,
+    config: dict[str, Any] | None = None,
+    resume: dict | str | os.PathLike | None = None,
+    early_stopping: int | None = None,
+    amp: bool | None = None,
+    channels_last: bool | None = None,
+    batch_transforms: Mapping[str, Callable[[Tensor], Tensor]] | None = None,
+) -> list[dict[str, Any]]:
+    """Train for ``epochs`` epochs of ``loaders["train"]``, evaluating on ``loaders["val"]``.
+
+    Returns the history: the rows of ``history`` (earlier stages) plus one row per epoch
+    (``epoch, stage, lr, train_loss, train_top1, val_loss, val_top1, val_top5, seconds``).
+    With ``run_dir`` each epoch rewrites ``history.csv`` and ``predictions.csv`` and saves
+    ``checkpoints/last.pt`` (``best.pt`` at the lowest validation loss). ``resume`` (a path
+    or a loaded checkpoint of this stage) restores everything and continues. With
+    ``early_stopping=p`` the stage ends after ``p`` epochs without a lower validation loss.
+    ``amp`` and ``channels_last`` default to on for CUDA, off elsewhere.
+    ``batch_transforms`` maps "train"/"val" to functions applied to image batches on the
+    device. ``train_step`` and ``metric`` can be replaced (e.g. by a student's versions).
+    """
+    device = torch.device(device) if device is not None else model_device(model)
+    amp = device.type == "cuda" if amp is None else amp
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    loss_fn = loss_fn if loss_fn is not None else loss_for(model)
+    scaler = torch.amp.GradScaler(device.type) if amp else None
+    transforms = dict(batch_transforms or {})
+    wrapped = {
+        name: DeviceLoader(
+            loader, device, transform=transforms.get(name), channels_last=channels_last
+        )
+        for name, loader in loaders.items()
+    }
+    generators = loader_generators(loaders)
+    history, predictions, stopped = list(history), [], False
+    if resume is not None:
+        checkpoint = resume if isinstance(resume, dict) else load_checkpoint(resume)
+        where = "checkpoint" if isinstance(resume, dict) else str(resume)
+        check_compatible(checkpoint, model=model, config=config, path=where)
+        history, stopped = list(checkpoint["history"]), checkpoint["stopped"]
+        _restore(checkpoint, model, optimizer, scheduler, scaler, generators, stage=stage)
+        if run_dir is not None and (Path(run_dir) / "predictions.csv").is_file():
+            rows = read_csv(Path(run_dir) / "predictions.csv")
+            predictions = [row for row in rows if row["epoch"] <= checkpoint["epoch"]]
+    done = sum(row["stage"] == stage for row in history)
+    step_extra = {"scaler": scaler} if scaler is not None else {}
+    for _ in range(done, 0 if stopped else epochs):
+        start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+        train = train_step(
+            model,
+            wrapped["train"],
+            optimizer,
+            loss_fn=loss_fn,
+            scheduler=scheduler,
+            device=device,
+            **step_extra,
+        )
+        row = {"epoch": len(history) + 1, "stage": stage, "lr": lr}
+        row.update({f"train_{key}": value for key, value in train.items()})
+        if "val" in wrapped:
+            val = evaluate(
+                model,
+                wrapped["val"],
+                loss_fn=loss_fn,
+                device=device,
+                metric=metric,
+                topk=topk,
+                amp=amp,
+            )
+            row.update({f"val_{k}": v for k, v in val.items() if k not in ("preds", "targets")})
+            predictions += prediction_rows(row["epoch"], val["preds"], val["targets"])
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        history.append(row)
+        log.info("epoch %d (%s): %s", row["epoch"], stage, _describe(row))
+        stopped = _should_stop(history, stage, early_stopping)
+        if run_dir is not None:
+            state = {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "config": config, "model_name": (config or {}).get("model"),
+                "model_signature": model_signature(model), "epoch": row["epoch"],
+                "stage": stage, "stopped": stopped, "metrics": row, "history": history,
+                "rng": rng_state(generators),
+            }  # fmt: skip
+            _write_epoch(Path(run_dir), state, history, predictions)
+        if stopped:
+            log.info("early stopping: no lower val_loss for %d epochs", early_stopping)
+            break
+    return history
+
+
+def loader_generators(loaders: Mapping[str, Any]) -> list[torch.Generator]:
+    """The torch.Generators that drive the loaders' shuffling, in a fixed order."""
+    found: list[torch.Generator] = []
+    for name in sorted(loaders):
+        loader = loaders[name]
+        for owner in (
+            loader,
+            getattr(loader, "sampler", None),
+            getattr(loader, "batch_sampler", None),
+        ):
+            generator = getattr(owner, "generator", None)
+            if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+                found.append(generator)
+    return found
+
+
+def _restore(checkpoint, model, optimizer, scheduler, scaler, generators, *, stage: str) -> None:
+    if checkpoint["stage"] != stage:
+        raise ValueError(
+            f"the checkpoint was saved in stage {checkpoint['stage']!r}, not {stage!r}"
+        )
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None and checkpoint["scheduler"] is not None:
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    if scaler is not None and checkpoint["scaler"] is not None:
+        scaler.load_state_dict(checkpoint["scaler"])
+    set_rng_state(checkpoint["rng"], generators)
+
+
+def _should_stop(history: list[dict[str, Any]], stage: str, patience: int | None) -> bool:
+    losses = [row["val_loss"] for row in history if row["stage"] == stage and "val_loss" in row]
+    if patience is None or not losses:
+        return False
+    best = losses.index(min(losses))
+    return len(losses) - 1 - best >= patience
+
+
+def _write_epoch(run_dir: Path, state: dict, history: list[dict], predictions: list[dict]) -> None:
+    write_csv(history, run_dir / "history.csv")
+    if predictions:
+        write_csv(predictions, run_dir / "predictions.csv")
+    save_checkpoint(run_dir / CHECKPOINT_DIR / "last.pt", **state)
+    losses = [row["val_loss"] for row in history if "val_loss" in row]
+    if losses and losses[-1] == min(losses):
+        save_checkpoint(run_dir / CHECKPOINT_DIR / "best.pt", **state)
+
+
+def _describe(row: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value:.4g}" for key, value in row.items() if isinstance(value, float))
