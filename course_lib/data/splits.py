@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 
@@ -38,6 +37,8 @@ def stratified_split_indices(
 ) -> tuple[list[int], list[int]]:
     """(train, test) indices keeping each class's share, as sklearn's ``train_test_split``."""
     ### BEGIN SOLUTION a4_age
+    from sklearn.model_selection import train_test_split  # imported here: sklearn is slow to load
+
     indices = list(range(len(labels)))
     train, test = train_test_split(
         indices, test_size=test_size, stratify=list(labels), random_state=seed

@@ -1,0 +1,1 @@
+"""Figures of the course: grids, curves, heatmaps, embeddings, CAM panels."""
