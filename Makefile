@@ -15,7 +15,7 @@ setup: $(STAMP)
 # Reinstall only when the package metadata changed; pip's log is shown when it fails.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,text]' \
 		> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
 	$(BIN)/python -c "import course_lib, torch, torchvision, nbgrader, pytorch_grad_cam, tensorly"
 	touch $(STAMP)
