@@ -128,12 +128,12 @@ def gradcam(
     try:
         with eval_mode(model), torch.enable_grad():
             outputs = model(images)  # (N, num_classes)
+            if "leaf" not in saved:
+                raise ValueError(f"target_layer {target_layer!r} was not called by the model")
+            targets = _check_targets(targets, outputs)
+            score = outputs.gather(1, targets[:, None]).sum()  # images are independent in eval
     finally:
         handle.remove()
-    if "leaf" not in saved:
-        raise ValueError(f"target_layer {target_layer!r} was not called by model.forward")
-    targets = _check_targets(targets, outputs)
-    score = outputs.gather(1, targets[:, None]).sum()  # images are independent in eval mode
     (gradients,) = torch.autograd.grad(score, saved["leaf"])  # (N, K, h, w)
     weights = gradients.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
     cams = torch.relu((weights * saved["activations"].detach()).sum(dim=1))  # (N, h, w)
@@ -167,12 +167,16 @@ def _check_boxes(cams: Tensor, boxes: Tensor) -> Tensor:
 
 
 def pointing_game(cams: Tensor, boxes: Tensor, *, inclusive: bool = True) -> Tensor:
-    """Hit (N,) bool: the CAM's maximum lies inside the box (a tie anywhere inside counts)."""
+    """Hit (N,) bool: the CAM's maximum lies inside the box.
+
+    Upsampled CAMs have plateaus, so the maximum may be reached at several pixels: one of them
+    inside the box is a hit. An all-zero CAM points nowhere (a miss).
+    """
     boxes = _check_boxes(cams, boxes)
     masks = _box_masks(boxes, *cams.shape[-2:], inclusive=inclusive)
     peak = cams.amax(dim=(1, 2))  # (N,)
     peak_inside = cams.masked_fill(~masks, float("-inf")).amax(dim=(1, 2))
-    return peak_inside >= peak
+    return (peak_inside >= peak) & (peak > 0)
 
 
 def cam_mass_in_box(cams: Tensor, boxes: Tensor, *, inclusive: bool = True) -> Tensor:
