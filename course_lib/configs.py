@@ -3,9 +3,14 @@
 Named recipes:
 
 * ``transfer_vgg16`` -- article 001: VGG16 transfer on Tiny ImageNet in two stages (10 epochs
-  head only, then 5 epochs with everything unfrozen), Adam, batch 64, CyclicLR triangular2.
+  head only, then 5 epochs with everything unfrozen), Adam, batch 64, CyclicLR triangular2
+  stepped per batch, 95/5 split with seed 42 (200 classes on the full dataset).
 * ``age_convnext_tiny`` -- article 003: ConvNeXt-Tiny age groups, Adam 1e-4, batch 32, 5 epochs,
-  224 px, horizontal flip + ColorJitter(brightness=0.2, contrast=0.2).
+  224 px, horizontal flip + ColorJitter(brightness=0.2, contrast=0.2), seed 2024 (six decades,
+  10s to 60s, on CACD).
+
+The class counts come from the data (``num_classes: null``), so a recipe runs unchanged on the
+full dataset, the real sample or the synthetic data.
 * ``transfer_demo``, ``age_demo`` -- the same pipelines with small models, for CPU demos.
 * ``transfer_scratch_mini`` -- a small VGG-style net trained from scratch on CPU.
 
@@ -18,12 +23,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from course_lib.history import atomic_write
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,6 @@ _CONFIGS: dict[str, TrainConfig] = {
             task="transfer",
             model="vgg16_transfer",
             weights="IMAGENET1K_V1",
-            num_classes=200,
             augment=_TINY_IMAGENET_AUGMENT,
             stages=(
                 StageConfig(
@@ -133,7 +138,6 @@ _CONFIGS: dict[str, TrainConfig] = {
             task="age",
             model="convnext_age",
             weights="IMAGENET1K_V1",
-            num_classes=6,
             batch_size=32,
             image_size=224,
             augment=_AGE_AUGMENT,
@@ -196,7 +200,6 @@ _CONFIGS: dict[str, TrainConfig] = {
             name="age_demo",
             task="age",
             model="convnext_mini_age",
-            num_classes=None,
             batch_size=16,
             image_size=64,
             augment=_AGE_AUGMENT,
@@ -275,11 +278,7 @@ def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:
         text = json.dumps(data, indent=2)
     else:
         text = yaml.safe_dump(data, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def with_epochs(config: TrainConfig, epochs: int) -> TrainConfig:

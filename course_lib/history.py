@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -25,6 +25,8 @@ RUN_FILES = (
     "curves.png",
     "confusion.png",
     "confusion.csv",
+    "pca.png",
+    "tsne.png",
     "summary.json",
 )
 CHECKPOINT_DIR = "checkpoints"
@@ -54,14 +56,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    # Hidden, unique, and with the real suffix (writers such as savefig read the format from it).
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -240,3 +240,86 @@ def test_run_folder_is_not_overwritten_unless_asked(tmp_path):
     assert (tmp_path / "history.csv").exists()
     prepare_run_dir(tmp_path, overwrite=True)
     assert not (tmp_path / "history.csv").exists() and (tmp_path / "notes.txt").exists()
+
+
+# ---------------------------------------------------------------- pipelines (synthetic data)
+
+
+@pytest.mark.slow
+def test_transfer_pipeline_writes_a_complete_resumable_run(tiny_imagenet, tmp_path):
+    from course_lib.configs import load_config
+    from course_lib.pipelines.transfer import run_transfer
+
+    run = tmp_path / "run"
+    summary = run_transfer("transfer_demo", data_root=tiny_imagenet, out_dir=run, epochs=1)
+    assert summary["classes"] == 4 and summary["test_images"] == 16
+    assert [row["stage"] for row in read_csv(run / "history.csv")] == ["head", "finetune"]
+    for name in ("curves.png", "confusion.png", "confusion.csv", "predictions.csv"):
+        assert (run / name).is_file(), name
+    assert load_config(run / "config.yaml") == with_epochs(get_config("transfer_demo"), 1)
+    assert {"top1", "top4"} <= set(summary["test"])  # top-5 capped at the 4 classes
+    with pytest.raises(FileExistsError, match="not empty"):
+        run_transfer("transfer_demo", data_root=tiny_imagenet, out_dir=run, epochs=1)
+    again = run_transfer(
+        "transfer_demo", data_root=tiny_imagenet, out_dir=run, epochs=1, resume=True
+    )
+    assert again["test"] == summary["test"]  # finished: resuming trains nothing more
+
+
+def test_fast_and_per_sample_paths_hold_out_the_same_images(tiny_imagenet, tmp_path):
+    from course_lib.pipelines.transfer import tiny_imagenet_cached, tiny_imagenet_per_sample
+
+    config = get_config("transfer_demo")
+    fast = tiny_imagenet_cached(config, tiny_imagenet, tmp_path, device=torch.device("cpu"))
+    plain = tiny_imagenet_per_sample(config, tiny_imagenet)
+    assert fast.class_names == plain.class_names
+    assert len(fast.loaders["train"]) == len(plain.loaders["train"])
+    for name, fast_loader, plain_loader in (
+        ("val", fast.loaders["val"], plain.loaders["val"]),
+        ("test", fast.test_loader, plain.test_loader),
+    ):
+        (fast_images, fast_labels), (images, labels) = (
+            next(iter(fast_loader)),
+            next(iter(plain_loader)),
+        )
+        assert torch.equal(fast_labels, labels), name
+        torch.testing.assert_close(fast_images, images, msg=name)
+
+
+def test_pipelines_reject_the_wrong_task_and_data(tiny_imagenet, tmp_path):
+    from course_lib.pipelines.age import run_age
+    from course_lib.pipelines.transfer import run_transfer
+
+    with pytest.raises(ValueError, match="is for the 'age' pipeline, not 'transfer'"):
+        run_transfer("age_demo", data_root=tiny_imagenet, out_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="not the same group folders"):
+        run_age("age_demo", data_root=tiny_imagenet, out_dir=tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match="neither an ImageFolder split"):
+        run_age("age_demo", data_root=tiny_imagenet / "train", out_dir=tmp_path / "e")
+    with pytest.raises(FileNotFoundError, match="wnids.txt"):
+        run_transfer("transfer_demo", data_root=tmp_path / "b", out_dir=tmp_path / "c")
+    mismatch = replace(get_config("transfer_demo"), num_classes=200)
+    with pytest.raises(ValueError, match="asks for 200 classes but the data has 4"):
+        run_transfer(mismatch, data_root=tiny_imagenet, out_dir=tmp_path / "d")
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    """A synthetic CACD with enough people for at least two images in every age group."""
+    from course_lib.data.synthetic import make_cacd
+
+    return make_cacd(tmp_path_factory.mktemp("cacd") / "cacd", people=12, images_per_person=5)
+
+
+@pytest.mark.slow
+def test_age_pipeline_from_raw_cacd(faces, tmp_path):
+    from course_lib.pipelines.age import run_age
+
+    summary = run_age("age_demo", data_root=faces, out_dir=tmp_path / "run", epochs=1)
+    groups = sorted((tmp_path / "run" / "data" / "split" / "train").iterdir())
+    assert summary["classes"] == len(groups) >= 2
+    for name in ("curves.png", "confusion.png", "pca.png", "tsne.png", "summary.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    rows = read_csv(tmp_path / "run" / "confusion.csv")
+    ages = [int(row["actual"][:-1]) for row in rows]
+    assert ages == sorted(ages)  # age groups in age order
