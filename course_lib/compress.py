@@ -8,11 +8,11 @@ Modes are chosen automatically for any sizes (512 -> 200 included, the layer the
 article's tool could not convert); at full rank the layer equals the dense one.
 
 The 64x64 opportunity: VGG16's ``AdaptiveAvgPool2d((7, 7))`` turns the 2x2 feature maps of a
-64x64 image into 7x7 ones, so the 25088-d input of ``classifier[0]`` always lies in a 2048-d
-subspace (512 channels x 4 pooled values). ``project_onto_pooled_inputs`` projects the weight
-onto that subspace (same outputs for every such input); with modes aligned with the (7, 7)
-positions (``pooled_modes``) the TT ranks at those positions drop to 4 and 2, and the layer
-compresses as if it were 2048 -> 512.
+64x64 image into 7x7 ones, so the 25088 inputs of ``classifier[0]`` span only 2048 dimensions
+(512 channels x 2 x 2). ``tt_linear_on_pooled_inputs`` folds the pooling into the weight (an
+equivalent 2048 -> 512 layer), decomposes that, and maps the two spatial cores back to the 7x7
+grid: the TTLinear still takes 25088 inputs and gives the same outputs on every pooled input,
+at the size of a 2048 -> 512 TT layer.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ from course_lib.tt import (
 __all__ = [
     "CompressionReport",
     "LayerReport",
+    "PooledInput",
     "TTLinear",
     "adaptive_pool_matrix",
     "compress_model",
     "count_parameters",
-    "pooled_modes",
-    "project_onto_pooled_inputs",
+    "fold_pooling",
     "state_dict_bytes",
+    "tt_linear_on_pooled_inputs",
     "tt_matrix_forward",
     "tt_svd",
 ]
@@ -132,6 +133,84 @@ class TTLinear(nn.Module):
         )
 
 
+def adaptive_pool_matrix(in_size: int, out_size: int) -> Tensor:
+    """The (out_size, in_size) matrix of ``AdaptiveAvgPool1d(out_size)`` on ``in_size`` cells."""
+    matrix = torch.zeros(out_size, in_size)
+    for i in range(out_size):
+        start, end = (i * in_size) // out_size, -(-(i + 1) * in_size // out_size)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+@dataclass(frozen=True)
+class PooledInput:
+    """A Linear layer reading ``flatten(AdaptiveAvgPool2d(pooled_size)(maps))``.
+
+    ``maps`` are (channels, *feature_size): VGG16 at 64x64 has 512 x 2 x 2 maps pooled to 7x7,
+    so its 25088 inputs span only 2048 dimensions.
+    """
+
+    channels: int
+    feature_size: tuple[int, int]
+    pooled_size: tuple[int, int] = (7, 7)
+
+    def matrices(self) -> tuple[Tensor, Tensor]:
+        """The pooling along rows (7, 2) and along columns (7, 2)."""
+        sizes = zip(self.feature_size, self.pooled_size, strict=True)
+        return tuple(adaptive_pool_matrix(size, pooled) for size, pooled in sizes)
+
+
+def fold_pooling(weight: Tensor, pooled: PooledInput) -> Tensor:
+    """The (out, C*h*w) weight of the same layer applied to the maps before pooling."""
+    rows, cols = (matrix.to(weight) for matrix in pooled.matrices())  # (7, h), (7, w)
+    weight = weight.reshape(weight.shape[0], pooled.channels, *pooled.pooled_size)
+    return torch.einsum("ocij,ia,jb->ocab", weight, rows, cols).reshape(weight.shape[0], -1)
+
+
+def tt_linear_on_pooled_inputs(
+    linear: nn.Linear,
+    pooled: PooledInput,
+    *,
+    num_modes: int = 6,
+    ranks: int | Sequence[int] | None = None,
+    max_rank: int | None = None,
+    eps: float | None = None,
+    decompose: Callable[..., list[Tensor]] = tt_svd,
+    contract: Callable[[Tensor, Sequence[Tensor]], Tensor] = tt_matrix_forward,
+) -> TTLinear:
+    """A TTLinear equal to ``linear`` on every input the pooling can produce.
+
+    The weight is folded onto the maps before pooling (512*2*2 = 2048 inputs for VGG16 at
+    64x64), decomposed with modes (channel modes..., h, w) x (output modes..., 1, 1), and the
+    two spatial cores are mapped back to the pooled grid with the pseudo-inverse of the
+    pooling, so W_tt P = W_folded,tt exactly. Truncation (``eps``) is measured on the folded
+    weight, i.e. on the layer as it acts on real inputs.
+    """
+    if linear.in_features != pooled.channels * math.prod(pooled.pooled_size):
+        raise ValueError(
+            f"the layer has {linear.in_features} inputs, expected channels x pooled size = "
+            f"{pooled.channels} x {pooled.pooled_size[0]} x {pooled.pooled_size[1]}"
+        )
+    in_modes = (*split_into_factors(pooled.channels, num_modes - 2), *pooled.feature_size)
+    out_modes = (*split_into_factors(linear.out_features, num_modes - 2), 1, 1)
+    with torch.no_grad():
+        folded = fold_pooling(linear.weight.double(), pooled)  # (out, C*h*w)
+        cores = tt_matrix_svd(
+            folded.t(),
+            in_modes,
+            out_modes,
+            ranks=ranks,
+            max_rank=max_rank,
+            eps=eps,
+            decompose=decompose,
+        )
+        for k, matrix in zip((-2, -1), pooled.matrices(), strict=True):
+            inverse = torch.linalg.pinv(matrix.double())  # (h, 7): pinv(P) P = identity
+            cores[k] = torch.einsum("rans,ai->rins", cores[k], inverse)
+    cores = [core.to(linear.weight.dtype) for core in cores]
+    return TTLinear(cores, linear.bias, contract=contract)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters of ``model`` (trainable or not)."""
     return sum(p.numel() for p in model.parameters())
@@ -191,6 +270,14 @@ def _for_layer(option, name: str):
     return option.get(name) if isinstance(option, Mapping) else option
 
 
+def _relative_error(approx: Tensor, exact: Tensor, pooled: PooledInput | None = None) -> float:
+    """||approx - exact||_F / ||exact||_F, on the folded weights for a pooled-input layer."""
+    with torch.no_grad():
+        if pooled is not None:
+            approx, exact = fold_pooling(approx, pooled), fold_pooling(exact, pooled)
+        return float(torch.linalg.norm(approx - exact) / torch.linalg.norm(exact))
+
+
 def compress_model(
     model: nn.Module,
     layers: Sequence[str],
@@ -199,13 +286,16 @@ def compress_model(
     max_rank: int | Mapping[str, int] | None = None,
     eps: float | Mapping[str, float] | None = None,
     modes: Mapping[str, tuple[Sequence[int], Sequence[int]]] | None = None,
+    pooled: Mapping[str, PooledInput] | None = None,
     decompose: Callable[..., list[Tensor]] = tt_svd,
     contract: Callable[[Tensor, Sequence[Tensor]], Tensor] = tt_matrix_forward,
 ) -> tuple[nn.Module, CompressionReport]:
     """A copy of ``model`` with the Linear layers named in ``layers`` (dotted names) as TTLinear.
 
     ``ranks``, ``max_rank``, ``eps`` and ``modes`` (in_modes, out_modes) apply to every layer or
-    are given per layer name; ``model`` itself is left unchanged.
+    are given per layer name. Layers named in ``pooled`` are decomposed on their pooled inputs
+    (``tt_linear_on_pooled_inputs``; their error is that of the folded weight). ``model``
+    itself is left unchanged.
     """
     compressed = copy.deepcopy(model)
     reports = []
@@ -216,21 +306,20 @@ def compress_model(
             raise ValueError(f"layer {name!r} is not a module of the model ({error})") from None
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"layer {name!r} is a {type(linear).__name__}, not an nn.Linear")
-        in_modes, out_modes = (modes or {}).get(name, (None, None))
-        layer = TTLinear.from_linear(
-            linear,
-            in_modes,
-            out_modes,
-            ranks=_for_layer(ranks, name),
-            max_rank=_for_layer(max_rank, name),
-            eps=_for_layer(eps, name),
-            decompose=decompose,
-            contract=contract,
-        )
-        with torch.no_grad():
-            error = torch.linalg.norm(layer.dense_weight() - linear.weight) / torch.linalg.norm(
-                linear.weight
-            )
+        options = {
+            "ranks": _for_layer(ranks, name),
+            "max_rank": _for_layer(max_rank, name),
+            "eps": _for_layer(eps, name),
+            "decompose": decompose,
+            "contract": contract,
+        }
+        inputs = (pooled or {}).get(name)
+        if inputs is not None:
+            layer = tt_linear_on_pooled_inputs(linear, inputs, **options)
+            error = _relative_error(layer.dense_weight(), linear.weight, inputs)
+        else:
+            layer = TTLinear.from_linear(linear, *(modes or {}).get(name, (None, None)), **options)
+            error = _relative_error(layer.dense_weight(), linear.weight)
         compressed.set_submodule(name, layer)
         reports.append(
             LayerReport(
@@ -242,7 +331,7 @@ def compress_model(
                 layer.ranks,
                 sum(p.numel() for p in linear.parameters()),
                 layer.num_parameters(),
-                float(error),
+                error,
             )
         )
     report = CompressionReport(
@@ -253,61 +342,3 @@ def compress_model(
         state_dict_bytes(compressed),
     )
     return compressed, report
-
-
-def adaptive_pool_matrix(in_size: int, out_size: int) -> Tensor:
-    """The (out_size, in_size) matrix of ``AdaptiveAvgPool1d(out_size)`` on ``in_size`` cells."""
-    matrix = torch.zeros(out_size, in_size)
-    for i in range(out_size):
-        start, end = (i * in_size) // out_size, -(-(i + 1) * in_size // out_size)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
-
-
-def project_onto_pooled_inputs(
-    linear: nn.Linear,
-    *,
-    channels: int,
-    feature_size: tuple[int, int],
-    pooled_size: tuple[int, int] = (7, 7),
-) -> nn.Linear:
-    """A copy of ``linear`` whose weight is projected onto the inputs it can actually receive.
-
-    ``linear`` reads ``flatten(AdaptiveAvgPool2d(pooled_size)(maps))`` with maps of shape
-    (channels, *feature_size). Every such input x satisfies W x = W P x, P the orthogonal
-    projector onto the pooling's range, so W P gives the same outputs and drops the part of W
-    that never meets an input.
-    """
-    if linear.in_features != channels * math.prod(pooled_size):
-        raise ValueError(
-            f"linear has {linear.in_features} inputs, expected channels x pooled = "
-            f"{channels} x {pooled_size[0]} x {pooled_size[1]}"
-        )
-    weight = linear.weight.detach()
-    projectors = []
-    for in_size, out_size in zip(feature_size, pooled_size, strict=True):
-        pool = adaptive_pool_matrix(in_size, out_size).to(weight)  # (out_size, in_size)
-        projectors.append(pool @ torch.linalg.pinv(pool))  # (out_size, out_size), symmetric
-    weight = weight.reshape(linear.out_features, channels, *pooled_size)
-    weight = torch.einsum("ocij,ia,jb->ocab", weight, *projectors)
-    projected = copy.deepcopy(linear)
-    with torch.no_grad():
-        projected.weight.copy_(weight.reshape(linear.out_features, -1))
-    return projected
-
-
-def pooled_modes(
-    channels: int,
-    pooled_size: tuple[int, int],
-    out_features: int,
-    *,
-    num_modes: int = 6,
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """TT modes for a layer on pooled maps: channel modes first, then the two pooled axes.
-
-    The pooled axes are paired with output modes of 1, so the TT ranks at those positions are
-    the ranks of the pooling's range (2 for a 2 -> 7 pooling) once the weight is projected.
-    """
-    in_modes = (*split_into_factors(channels, num_modes - 2), *pooled_size)
-    out_modes = (*split_into_factors(out_features, num_modes - 2), 1, 1)
-    return in_modes, out_modes

@@ -39,12 +39,16 @@ from torch import Tensor, nn
 __all__ = [
     "cam_correlation",
     "cam_mass_in_box",
+    "default_cam_layer",
     "eval_mode",
     "find_layer",
     "gradcam",
     "normalize_cams",
     "pointing_game",
+    "scale_boxes",
 ]
+
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
 def find_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
@@ -64,6 +68,21 @@ def find_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
         hint = f"; close names: {close}" if close else f"; names start with: {names[:8]}"
         raise ValueError(f"target_layer {layer!r} is not a module of the model{hint}")
     return model.get_submodule(layer)
+
+
+def default_cam_layer(model: nn.Module) -> str:
+    """The last module of ``model.features`` that is not a pooling layer.
+
+    VGG16: ``features.29`` (the ReLU after the last conv, the source article's choice);
+    ConvNeXt: ``features.7`` (the last stage).
+    """
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Sequential):
+        raise ValueError("the model has no `features` Sequential; pass target_layer explicitly")
+    for index in reversed(range(len(features))):
+        if not isinstance(features[index], _POOLS):
+            return f"features.{index}"
+    raise ValueError("model.features has only pooling layers; pass target_layer explicitly")
 
 
 @contextmanager
@@ -157,6 +176,19 @@ def _box_masks(boxes: Tensor, height: int, width: int, *, inclusive: bool) -> Te
     inside_x = (xs >= x0[:, None]) & (xs < x1[:, None])  # (N, W)
     inside_y = (ys >= y0[:, None]) & (ys < y1[:, None])  # (N, H)
     return inside_y[:, :, None] & inside_x[:, None, :]
+
+
+def scale_boxes(
+    boxes: Tensor, from_size: tuple[int, int], to_size: tuple[int, int], *, inclusive: bool = True
+) -> Tensor:
+    """Boxes (N, 4) given for images of ``from_size`` (H, W) moved to images of ``to_size``."""
+    boxes = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)
+    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    end = 1 if inclusive else 0  # inclusive corners: scale the pixel's far edge, step back
+    x0, y0 = (boxes[:, 0] * sx).floor(), (boxes[:, 1] * sy).floor()
+    x1 = ((boxes[:, 2] + end) * sx).ceil() - end
+    y1 = ((boxes[:, 3] + end) * sy).ceil() - end
+    return torch.stack([x0, y0, x1, y1], dim=1).long()
 
 
 def _check_boxes(cams: Tensor, boxes: Tensor) -> Tensor:

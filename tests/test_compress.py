@@ -13,13 +13,14 @@ from tensorly.tt_matrix import TTMatrix
 from torch import nn
 
 from course_lib.compress import (
+    PooledInput,
     TTLinear,
     adaptive_pool_matrix,
     compress_model,
     count_parameters,
-    pooled_modes,
-    project_onto_pooled_inputs,
+    fold_pooling,
     state_dict_bytes,
+    tt_linear_on_pooled_inputs,
     tt_matrix_forward,
     tt_svd,
 )
@@ -299,23 +300,48 @@ def test_adaptive_pool_matrix_matches_torch(sizes):
     )
 
 
-def test_projection_onto_pooled_inputs_keeps_outputs_and_lowers_tt_ranks():
+def pooled_layer_and_inputs(channels=16, out_features=20):
     torch.manual_seed(9)
-    channels, out_features = 16, 20
     linear = nn.Linear(channels * 49, out_features)
     maps = torch.randn(5, channels, 2, 2)  # what a 64x64 image gives VGG16 (with 512 channels)
-    inputs = torch.flatten(nn.AdaptiveAvgPool2d((7, 7))(maps), 1)  # (5, 784)
-    projected = project_onto_pooled_inputs(linear, channels=channels, feature_size=(2, 2))
-    torch.testing.assert_close(projected(inputs), linear(inputs), rtol=0, atol=1e-5)
-    in_modes, out_modes = pooled_modes(channels, (7, 7), out_features, num_modes=4)
-    assert in_modes == (4, 4, 7, 7) and out_modes == (4, 5, 1, 1)
-    layer = TTLinear.from_linear(projected, in_modes, out_modes, eps=1e-6)
-    assert layer.ranks[-3:] == (4, 2, 1)  # rank(P) ** 2 and rank(P) for a 2 -> 7 pooling
+    inputs = torch.flatten(nn.AdaptiveAvgPool2d((7, 7))(maps), 1)  # (5, channels * 49)
+    return linear, maps, inputs
+
+
+def test_folding_the_pooling_gives_the_same_outputs():
+    linear, maps, inputs = pooled_layer_and_inputs()
+    folded = fold_pooling(linear.weight, PooledInput(16, (2, 2)))  # (20, 64)
+    assert folded.shape == (20, 64)
+    torch.testing.assert_close(maps.flatten(1) @ folded.T + linear.bias, linear(inputs))
+
+
+def test_tt_on_pooled_inputs_is_exact_there_and_small():
+    linear, _, inputs = pooled_layer_and_inputs()
+    pooled = PooledInput(channels=16, feature_size=(2, 2))
+    layer = tt_linear_on_pooled_inputs(linear, pooled, num_modes=4)
+    assert layer.in_features == 16 * 49 and layer.in_modes == (4, 4, 7, 7)
+    assert layer.out_modes == (4, 5, 1, 1) and layer.ranks[-3:] == (4, 2, 1)
     torch.testing.assert_close(layer(inputs), linear(inputs), rtol=0, atol=1e-5)
-    dense_tt = TTLinear.from_linear(linear, in_modes, out_modes, eps=1e-6)
-    assert dense_tt.ranks[-3:] == (49, 7, 1) and dense_tt.num_parameters() > layer.num_parameters()
-    with pytest.raises(ValueError, match="channels x pooled"):
-        project_onto_pooled_inputs(linear, channels=8, feature_size=(2, 2))
+    direct = TTLinear.from_linear(linear, layer.in_modes, layer.out_modes)  # the 7x7 weight
+    assert direct.ranks[-3:] == (49, 7, 1) and direct.num_parameters() > layer.num_parameters()
+    truncated = tt_linear_on_pooled_inputs(linear, pooled, num_modes=4, eps=0.3)
+    folded = fold_pooling(linear.weight, pooled)
+    error = relative_error(fold_pooling(truncated.dense_weight(), pooled), folded)
+    assert 0 < error <= 0.3
+    with pytest.raises(ValueError, match="channels x pooled size"):
+        tt_linear_on_pooled_inputs(linear, PooledInput(8, (2, 2)))
+
+
+def test_compress_model_on_pooled_inputs():
+    linear, maps, _ = pooled_layer_and_inputs()
+    model = nn.Sequential(nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), linear)
+    pooled = {"2": PooledInput(16, (2, 2))}
+    exact, report = compress_model(model, ["2"], pooled=pooled)
+    torch.testing.assert_close(exact(maps), model(maps), rtol=0, atol=1e-5)
+    assert report.layers[0].relative_error < 1e-6
+    truncated, report = compress_model(model, ["2"], pooled=pooled, eps=0.2)
+    assert 0 < report.layers[0].relative_error <= 0.2
+    assert report.layers[0].tt_parameters < exact.get_submodule("2").num_parameters()
 
 
 def test_float32_weights_stay_float32():
