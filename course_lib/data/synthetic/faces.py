@@ -28,9 +28,10 @@ SKIN_TONES = ((255, 220, 190), (240, 195, 160), (215, 165, 125), (175, 120, 85),
 HAIR_COLOURS = ((25, 20, 20), (70, 45, 30), (120, 80, 45), (215, 180, 110), (150, 65, 35))
 FIRST_YEAR, LAST_YEAR = 2004, 2013  # the years CACD's photos were taken
 MIN_AGE, MAX_AGE = 10, 69  # ages 10s to 60s
+MAX_PEOPLE = len(FIRST_NAMES) * len(LAST_NAMES)  # distinct names
 
 
-def _person(rng: np.random.Generator) -> dict:
+def person_traits(rng: np.random.Generator) -> dict:
     """Traits that identify a person at every age."""
     return {
         "skin": np.asarray(SKIN_TONES[rng.integers(len(SKIN_TONES))], np.float32),
@@ -43,7 +44,7 @@ def _person(rng: np.random.Generator) -> dict:
 
 
 def draw_face(age: float, person: dict, rng: np.random.Generator, *, size: int = 64) -> np.ndarray:
-    """``person`` (traits from ``_person``) at ``age``: uint8 (size, size, 3), pose and light
+    """``person`` (from ``person_traits``) at ``age``: uint8 (size, size, 3), pose and light
     jittered a little."""
     t = np.clip((age - MIN_AGE) / (MAX_AGE - MIN_AGE), 0, 1)  # 0 at 10, 1 at 69
     scale = size * 0.24 * rng.uniform(0.93, 1.07)
@@ -93,10 +94,7 @@ def draw_face(age: float, person: dict, rng: np.random.Generator, *, size: int =
 
 def _people_table(rng: np.random.Generator, count: int) -> pd.DataFrame:
     """``celebrityData``: name, identity (1..count), birth year, rank, lfw flag."""
-    combos = len(FIRST_NAMES) * len(LAST_NAMES)
-    if not 1 <= count <= combos:
-        raise ValueError(f"people must be in [1, {combos}], got {count}")
-    picks = rng.choice(combos, size=count, replace=False)
+    picks = rng.choice(MAX_PEOPLE, size=count, replace=False)
     # typical ages spread evenly over the decades, so every age group gets people
     spread = rng.permutation(np.arange(count) + rng.random(count)) / count  # in [0, 1)
     centres = MIN_AGE + 4 + (MAX_AGE - MIN_AGE - 8) * spread
@@ -138,6 +136,8 @@ def make_cacd(
 ) -> Path:
     """Write a synthetic CACD under ``root``: ``CACD2000/*.jpg``, ``celebrity2000_meta.mat``
     (MATLAB v5) and ``celebrity2000.mat`` (v7.3, with 4 x 4 thumbnails as features)."""
+    if not 1 <= people <= MAX_PEOPLE:
+        raise ValueError(f"people must be in [1, {MAX_PEOPLE}], got {people}")
     if images_per_person < 1 or image_size < 16:
         raise ValueError("images_per_person must be >= 1 and image_size >= 16")
     params = {"dataset": "cacd", "people": people, "images_per_person": images_per_person,
@@ -147,7 +147,7 @@ def make_cacd(
         rng = np.random.default_rng([seed, 0])
         people_table = _people_table(rng, people)
         images = _image_table(rng, people_table, images_per_person)
-        traits = [_person(np.random.default_rng([seed, 1, p])) for p in range(people)]
+        traits = [person_traits(np.random.default_rng([seed, 1, p])) for p in range(people)]
         (out / "CACD2000").mkdir()
         features = np.empty((len(images), 16), np.float64)  # (N, 16)
         rows = progress(images.itertuples(), desc="faces", total=len(images))

@@ -126,15 +126,16 @@ def draw_object(
     u = du * np.cos(angle) + dv * np.sin(angle)
     v = -du * np.sin(angle) + dv * np.cos(angle)
     mask = SHAPES[shape][1](u, v)
-    shade = 1 + 0.15 * (-u - v) / 2  # light from the top left
+    marks = np.zeros_like(mask)
     if texture == "striped":
-        shade = shade * np.where(np.sin(9 * u) > 0, 1.0, 0.5)
+        marks = np.sin(9 * u) <= 0
     elif texture == "spotted":
-        shade = shade * np.where(
-            (3.5 * u % 1 - 0.5) ** 2 + (3.5 * v % 1 - 0.5) ** 2 < 0.08, 0.45, 1
-        )
+        marks = (3.5 * u % 1 - 0.5) ** 2 + (3.5 * v % 1 - 0.5) ** 2 < 0.08
     rgb = np.asarray(COLOURS[colour][1], np.float32) + rng.uniform(-15, 15, size=3)
-    image = np.where(mask[..., None], rgb * shade[..., None], _background(rng))
+    accent = rgb * 0.4 if rgb.mean() > 80 else rgb + 0.6 * (255 - rgb)  # marks stand out
+    shade = 1 + 0.15 * (-u - v) / 2  # light from the top left
+    body = np.where(marks[..., None], accent, rgb) * shade[..., None]
+    image = np.where(mask[..., None], body, _background(rng))
     image = image + 5 * rng.standard_normal(image.shape, dtype=np.float32)
     ys, xs = np.nonzero(mask)
     box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
