@@ -24,6 +24,7 @@ from course_lib.data.cacd import (
 )
 from course_lib.data.splits import stratified_split_indices
 from course_lib.data.synthetic import make_cacd
+from data_tools.__main__ import main as data_tools_main
 from data_tools.cacd import main
 
 
@@ -277,3 +278,5 @@ def test_command_line(tmp_path, capsys):
     assert {p.name for p in split_dir.iterdir()} == {"train", "val"}
     assert main(["inspect", str(tmp_path / "missing.mat")]) == 2
     assert "missing.mat does not exist" in capsys.readouterr().err
+    assert data_tools_main(["cacd", "inspect", str(cacd / "celebrity2000_meta.mat")]) == 0
+    assert "MATLAB v5, 48 images" in capsys.readouterr().out

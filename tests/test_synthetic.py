@@ -22,6 +22,7 @@ from course_lib.data.synthetic.objects import (
     class_spec,
     draw_object,
 )
+from data_tools.__main__ import main as data_tools_main
 from data_tools.synth import main
 
 WNID = re.compile(r"n\d{8}")
@@ -153,10 +154,10 @@ def test_face_age_groups_are_learnable():
     from sklearn.model_selection import cross_val_score
     from threadpoolctl import threadpool_limits
 
-    from course_lib.data.synthetic.faces import _person
+    from course_lib.data.synthetic.faces import person_traits
 
     rng = np.random.default_rng(0)
-    people = [_person(np.random.default_rng([9, p])) for p in range(30)]
+    people = [person_traits(np.random.default_rng([9, p])) for p in range(30)]
     ages = rng.integers(10, 70, size=600)
     images = [draw_face(a, people[i % 30], np.random.default_rng(i)) for i, a in enumerate(ages)]
     x = np.stack([np.asarray(Image.fromarray(im).resize((16, 16)), np.float32) for im in images])
@@ -215,6 +216,8 @@ def test_command_line_writes_both_datasets(tmp_path, capsys):
     assert main(["cacd", str(tmp_path / "c"), "--people", "2", "--images-per-person", "2"]) == 0
     assert (tmp_path / "c" / "celebrity2000.mat").is_file()
     assert "synthetic CACD" in capsys.readouterr().out
+    again = ["synth", "cacd", str(tmp_path / "c"), "--people", "2", "--images-per-person", "2"]
+    assert data_tools_main(again) == 0  # through python -m data_tools; already complete
 
 
 def test_course_reader_accepts_the_synthetic_layout(tiny_imagenet):
