@@ -348,3 +348,69 @@ def test_float32_weights_stay_float32():
     layer = TTLinear.from_linear(nn.Linear(24, 6), max_rank=2)
     assert all(core.dtype == torch.float32 for core in layer.cores)
     assert np.isfinite(layer(torch.randn(2, 24)).detach().numpy()).all()
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def test_run_compress_on_a_small_model(tiny_imagenet, tmp_path):
+    from torch.utils.data import DataLoader
+    from torchvision.transforms import v2
+
+    from course_lib.data.tiny_imagenet import TinyImageNet
+    from course_lib.data.transforms import val_transform
+    from course_lib.history import read_csv
+    from course_lib.pipelines.compress import run_compress
+
+    transform = v2.Compose([v2.Resize((16, 16)), val_transform()])  # 1x1 maps pooled to 2x2
+    train = TinyImageNet(tiny_imagenet, "train", transform=transform)
+    val = TinyImageNet(tiny_imagenet, "val", transform=transform)
+    loaders = {
+        "train": DataLoader(train, batch_size=8, shuffle=True),
+        "val": DataLoader(val, batch_size=8),
+    }
+    torch.manual_seed(0)
+    model = create_model("vgg_mini_transfer", num_classes=4, widths=(8, 16, 32, 64))
+    before = {name: p.clone() for name, p in model.named_parameters()}
+    used = []
+
+    def counting_tt_svd(*args, **kwargs):
+        used.append(1)
+        return tt_svd(*args, **kwargs)
+
+    result = run_compress(
+        model, loaders, tmp_path / "out", max_rank=4, cam_images=6,
+        boxes=val.boxes(), decompose=counting_tt_svd,
+    )  # fmt: skip
+    assert len(used) == 3  # one TT-SVD per Linear of the head
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+    table = read_csv(tmp_path / "out" / "summary.csv")
+    assert [row["model"] for row in table][:2] == ["original", "TT-compressed"] and len(table) == 3
+    assert table[0]["classifier_parameters"] > 10 * table[-1]["classifier_parameters"]
+    assert result["classifier_reduction"] > 10 and result["layers"][0] == "classifier.0"
+    assert result["pooled"]["classifier.0"]["feature_size"] == (1, 1)
+    assert len(result["finetune_history"]) == 1
+    cams = read_csv(tmp_path / "out" / "cams.csv")
+    assert len(cams) == 6 and {"correlation", "pointing_before", "mass_after"} <= set(cams[0])
+    for name in ("summary.md", "layers.csv", "cams.png", "compressed.pt", "summary.json"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    saved = torch.load(tmp_path / "out" / "compressed.pt", weights_only=True)
+    assert "classifier.0.cores.0" in saved
+
+
+@pytest.mark.slow
+def test_compress_and_explain_a_training_checkpoint(tiny_imagenet, tmp_path):
+    """About 20-60 s on 2 CPU cores: trains the demo model for one epoch per stage first."""
+    from course_lib.pipelines.compress import run_compress_checkpoint
+    from course_lib.pipelines.explain import model_from_checkpoint, run_explain_checkpoint
+    from course_lib.pipelines.transfer import run_transfer
+
+    run_transfer("transfer_demo", data_root=tiny_imagenet, out_dir=tmp_path / "run", epochs=1)
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.pt"
+    model, config = model_from_checkpoint(checkpoint)
+    assert config.name == "transfer_demo" and model.classifier[-1].out_features == 4
+    result = run_compress_checkpoint(checkpoint, tiny_imagenet, tmp_path / "compressed", eps=0.5)
+    assert result["pooled"] == {}  # vgg_mini pools 4x4 maps down to 2x2: nothing to fold
+    assert 0 <= result["pointing_game_before"] <= 1 and len(result["table"]) == 3
+    explained = run_explain_checkpoint(checkpoint, tiny_imagenet, tmp_path / "cams", max_scan=8)
+    assert explained["scanned"] == 8 and "pointing_game" in explained

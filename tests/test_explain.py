@@ -270,3 +270,49 @@ def test_cam_correlation_matches_numpy():
     )
     with pytest.raises(ValueError, match="shapes differ"):
         cam_correlation(torch.zeros(2, 3, 3), torch.zeros(2, 3, 4))
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def test_run_explain_on_synthetic_tiny_imagenet(tiny_imagenet, tmp_path):
+    from course_lib.data.tiny_imagenet import TinyImageNet
+    from course_lib.data.transforms import val_transform
+    from course_lib.history import read_csv
+    from course_lib.pipelines.explain import run_explain
+
+    dataset = TinyImageNet(tiny_imagenet, "val", transform=val_transform())
+    torch.manual_seed(0)
+    model = create_model("vgg_mini_transfer", num_classes=4, widths=(8, 16, 32))
+    calls = []
+
+    def counting_gradcam(*args, **kwargs):
+        calls.append(1)
+        return gradcam(*args, **kwargs)
+
+    result = run_explain(model, dataset, tmp_path / "out", num_correct=1, num_wrong=1,
+                         cam_fn=counting_gradcam)  # fmt: skip
+    rows = read_csv(tmp_path / "out" / "localisation.csv")
+    assert calls and len(rows) == len(dataset) == result["scanned"]
+    assert {row["correct"] for row in rows} == {"True", "False"}  # untrained: both kinds
+    chosen = [row for row in rows if row["index"] in result["chosen"]]
+    assert sorted(row["correct"] for row in chosen) == ["False", "True"]
+    assert result["pointing_game"] == pytest.approx(
+        sum(row["pointing_hit"] == "True" for row in rows) / len(rows)
+    )
+    assert 0 <= result["mass_in_box"] <= 1
+    assert (tmp_path / "out" / "cams.png").stat().st_size > 0
+    assert len(list((tmp_path / "out" / "panels").glob("*.png"))) == 2
+    with pytest.raises(FileExistsError, match="overwrite"):
+        run_explain(model, dataset, tmp_path / "out", indices=[0])
+    again = run_explain(model, dataset, tmp_path / "out", indices=[3, 5], overwrite=True)
+    assert again["chosen"] == [3, 5] and again["scanned"] == 2
+
+
+def test_boxes_are_scaled_to_the_cam_size():
+    from course_lib.explain import scale_boxes
+
+    boxes = torch.tensor([[0, 0, 63, 63], [10, 20, 30, 40]])
+    scaled = scale_boxes(boxes, (64, 64), (128, 128))
+    assert scaled.tolist() == [[0, 0, 127, 127], [20, 40, 61, 81]]
+    assert scale_boxes(scaled, (128, 128), (64, 64)).tolist() == boxes.tolist()

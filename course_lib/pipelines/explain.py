@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from course_lib.checkpoint import load_checkpoint
 from course_lib.configs import TrainConfig, config_from_dict
-from course_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from course_lib.data.tiny_imagenet import TinyImageNet
+from course_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, val_transform
 from course_lib.explain import (
     cam_mass_in_box,
     default_cam_layer,
@@ -228,3 +229,18 @@ def _draw(
         atomic_write(out_dir / "cams.png", lambda tmp: figure.savefig(tmp, dpi=110))
         result["figure"] = str(out_dir / "cams.png")
     return result
+
+
+def run_explain_checkpoint(
+    checkpoint: str | os.PathLike,
+    data_root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    split: str = "val",
+    device: torch.device | str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """``run_explain`` on a training checkpoint and a split of its Tiny ImageNet folder."""
+    model, _ = model_from_checkpoint(checkpoint, device=device)
+    dataset = TinyImageNet(data_root, split, transform=val_transform())
+    return run_explain(model, dataset, out_dir, device=device, **options)
