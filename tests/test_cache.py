@@ -55,7 +55,7 @@ def test_images_are_memory_mapped_and_never_written(built):
     before = _digest(built)
     cache = load_cache(built)
     assert isinstance(np.load(built / "images.npy", mmap_mode="r"), np.memmap)
-    for _ in CachedLoader(cache, batch_size=7, shuffle=True, augment=AugmentConfig()):
+    for _ in CachedLoader(cache, batch_size=16, shuffle=True, augment=AugmentConfig()):
         pass
     cache.images[0].zero_()  # copy-on-write: changes the mapping, not the file
     assert _digest(built) == before

@@ -76,8 +76,12 @@ def split_dataset(
     fractions: Sequence[float] = (0.95, 0.05),
     seed: int = 42,
     split_indices: Callable[..., list[list[int]]] = random_split_indices,
-) -> list[TransformedSubset]:
-    """Split ``dataset`` (without a transform of its own) into subsets, one transform each."""
+    subset_cls: type[Dataset] = TransformedSubset,
+) -> list[Dataset]:
+    """Split ``dataset`` (without a transform of its own) into subsets, one transform each.
+
+    ``split_indices`` and ``subset_cls`` are the graded pieces, replaceable by a student's own.
+    """
     if len(transforms) != len(fractions):
         raise ValueError(
             f"got {len(transforms)} transforms for {len(fractions)} fractions: expected one each"
@@ -85,4 +89,4 @@ def split_dataset(
     if not math.isclose(sum(fractions), 1.0) or min(fractions) < 0:
         raise ValueError(f"fractions={list(fractions)}: expected non-negative values summing to 1")
     parts = split_indices(len(dataset), fractions, seed=seed)
-    return [TransformedSubset(dataset, part, t) for part, t in zip(parts, transforms, strict=True)]
+    return [subset_cls(dataset, part, t) for part, t in zip(parts, transforms, strict=True)]

@@ -121,8 +121,10 @@ def augment_batch(
 ) -> Tensor:
     """Augment and normalise a uint8 batch (N, 3, H, W) on its own device; float32 out."""
     params = sample_params(len(images), *images.shape[-2:], config=config, generator=generator)
-    augmented = apply_augment(images, params, size=config.size)
-    return normalize_batch(augmented, mean=config.mean, std=config.std)
+    augmented = apply_augment(images, params, size=config.size)  # a new tensor: normalise in place
+    mean = torch.tensor(config.mean, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(config.std, device=images.device).view(1, -1, 1, 1)
+    return augmented.sub_(mean).div_(std)
 
 
 def apply_augment(images: Tensor, params: AugmentParams, *, size: int) -> Tensor:
@@ -144,6 +146,8 @@ def apply_augment(images: Tensor, params: AugmentParams, *, size: int) -> Tensor
 
 def color_jitter(images: Tensor, params: AugmentParams) -> Tensor:
     """Saturation then hue, or hue then saturation, per image (ColorJitter's random order)."""
+    if params.saturation is None and params.hue is None:
+        return images
     out = torch.empty_like(images)
     for hue_first in (False, True):
         index = torch.nonzero(params.hue_first == hue_first).squeeze(1)  # CPU, like the params
@@ -171,7 +175,7 @@ def adjust_saturation(images: Tensor, factors: Tensor) -> Tensor:
     return mixed.view_as(images).clamp_(0, 1)
 
 
-# Channel offsets of the HSV -> RGB closed form, shifted by one sixth (see adjust_hue).
+# Offset of each output channel (R, G, B) in the HSV -> RGB closed form (see adjust_hue).
 _HUE_OFFSETS = (6.0, 4.0, 2.0)
 
 
@@ -181,19 +185,18 @@ def adjust_hue(images: Tensor, shifts: Tensor) -> Tensor:
     A hue rotation keeps each pixel's max and min channel, so only the hue ``h`` (in sixths of
     a turn) is computed, shifted, and turned back into RGB with the closed form
     ``channel = min + chroma * clamp(|(h + offset) mod 6 - 3| - 1, 0, 1)``.
-    Steps run in place where they can: on the CPU a fresh (N, 3, H, W) buffer per step costs
-    more than the arithmetic.
+    Steps run in place where they can, and ``lerp`` with a 0/1 weight selects: on the CPU a
+    fresh (N, 3, H, W) buffer per step, or ``torch.where``, costs more than the arithmetic.
     """
     red, green, blue = images.unbind(dim=1)  # each (N, H, W)
     value, minimum = images.amax(dim=1), images.amin(dim=1)
     chroma = value - minimum
-    hue6 = red - green + 4 * chroma  # hue where blue is the largest channel, times chroma
-    hue6 = torch.where(value == green, blue - red + 2 * chroma, hue6)
-    hue6 = torch.where(value == red, green - blue, hue6)
+    # hue * chroma from the formula of the largest channel (red wins ties, then green)
+    hue6 = torch.lerp(red - green + 4 * chroma, blue - red + 2 * chroma, (value == green).float())
+    hue6 = torch.lerp(hue6, green - blue, (value == red).float())
     hue6.div_(chroma.clamp(min=1e-12)).add_(6 * shifts.to(images.device).view(-1, 1, 1))
     offsets = torch.tensor(_HUE_OFFSETS, device=images.device).view(1, 3, 1, 1)
-    k = hue6[:, None] + offsets  # (N, 3, H, W)
-    k.sub_(k.div(6).floor_().mul_(6))  # k mod 6
+    k = (hue6[:, None] + offsets).remainder_(6)  # (N, 3, H, W)
     k.sub_(3).abs_().sub_(1).clamp_(0, 1)
     return k.mul_(chroma[:, None]).add_(minimum[:, None])
 
