@@ -18,7 +18,7 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     setup_logging()
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -30,8 +30,8 @@ from course_lib.data.tiny_imagenet import (
     read_class_maps,
     read_train_boxes,
     read_val_annotations,
-    verify_tiny_imagenet,
 )
+from course_lib.data.verify import verify_tiny_imagenet
 from course_lib.utils import progress
 
 logger = logging.getLogger(__name__)

@@ -221,7 +221,8 @@ def test_command_line_writes_both_datasets(tmp_path, capsys):
 
 
 def test_course_reader_accepts_the_synthetic_layout(tiny_imagenet):
-    from course_lib.data.tiny_imagenet import TinyImageNet, verify_tiny_imagenet
+    from course_lib.data.tiny_imagenet import TinyImageNet
+    from course_lib.data.verify import verify_tiny_imagenet
 
     report = verify_tiny_imagenet(tiny_imagenet, show_progress=False)
     assert report.ok, report.summary()

@@ -18,8 +18,8 @@ from course_lib.data.tiny_imagenet import (
     pick_per_class,
     read_class_maps,
     read_val_annotations,
-    verify_tiny_imagenet,
 )
+from course_lib.data.verify import verify_tiny_imagenet
 
 WORDS = {
     "n02000002": "tabby, tabby cat",

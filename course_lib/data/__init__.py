@@ -13,7 +13,6 @@ from course_lib.data.splits import (
 from course_lib.data.tiny_imagenet import (
     ClassMaps,
     TinyImageNet,
-    VerifyReport,
     class_name_maps,
     load_rgb,
     load_val_labels,
@@ -23,7 +22,6 @@ from course_lib.data.tiny_imagenet import (
     read_val_annotations,
     read_wnids,
     read_words,
-    verify_tiny_imagenet,
 )
 from course_lib.data.transforms import (
     IMAGENET_MEAN,
@@ -35,6 +33,7 @@ from course_lib.data.transforms import (
     train_transform,
     val_transform,
 )
+from course_lib.data.verify import VerifyReport, verify_tiny_imagenet
 
 __all__ = [
     "IMAGENET_MEAN",

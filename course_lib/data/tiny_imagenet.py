@@ -27,8 +27,6 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
-from course_lib.utils import progress
-
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val")
@@ -310,91 +308,3 @@ def _drop_unreadable(samples: list[tuple[str, int]]) -> tuple[list[tuple[str, in
     if skipped:
         logger.warning("left out %d unreadable images: %s", len(skipped), ", ".join(skipped))
     return kept, skipped
-
-
-@dataclass
-class VerifyReport:
-    """What :func:`verify_tiny_imagenet` found; each problem names its file."""
-
-    root: Path
-    counts: dict[str, dict[str, int]]  # split -> wnid -> number of images
-    grayscale: list[str]
-    corrupt: list[str]  # files that cannot be decoded
-    problems: list[str]  # everything else: missing, empty, unknown wnid, wrong size or mode
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and not self.corrupt
-
-    def summary(self) -> str:
-        lines = [f"Tiny ImageNet at {self.root}"]
-        for split, counts in self.counts.items():
-            per_class = sorted(set(counts.values()))
-            lines.append(
-                f"  {split}: {sum(counts.values())} images in {len(counts)} classes "
-                f"({per_class[0] if len(per_class) == 1 else per_class} per class)"
-            )
-        lines.append(f"  grayscale images: {len(self.grayscale)} (converted to RGB when loaded)")
-        lines.append(f"  corrupt images: {len(self.corrupt)}")
-        lines += [f"    {path}" for path in self.corrupt]
-        lines.append(f"  other problems: {len(self.problems)}")
-        lines += [f"    {problem}" for problem in self.problems]
-        return "\n".join(lines)
-
-
-def verify_tiny_imagenet(
-    root: str | os.PathLike, *, decode: bool = True, show_progress: bool | None = None
-) -> VerifyReport:
-    """Count images per class and split; find missing, corrupt, odd-sized and grayscale files.
-
-    Missing ``wnids.txt``/``words.txt`` raise (nothing can be checked without them); every
-    other issue is collected in ``problems``. With ``decode`` every image is fully decoded.
-    """
-    root = existing_dir(root)
-    maps = read_class_maps(root)
-    report = VerifyReport(root, {"train": {}, "val": {}}, [], [], [])
-    files: list[Path] = []
-    for wnid in maps.wnids:
-        folder = root / "train" / wnid / "images"
-        images = list_images(folder) if folder.is_dir() else []
-        if not images:
-            report.problems.append(f"{folder}: missing or empty, expected the images of {wnid}")
-        report.counts["train"][wnid] = len(images)
-        files += images
-    report.counts["val"] = dict.fromkeys(maps.wnids, 0)
-    annotations_path = root / "val" / "val_annotations.txt"
-    notes = read_val_annotations(annotations_path) if annotations_path.is_file() else []
-    if not notes:
-        report.problems.append(f"{annotations_path}: missing or empty, expected val labels")
-    for number, note in enumerate(notes, start=1):
-        path = root / "val" / "images" / note.file_name
-        if note.wnid not in report.counts["val"]:
-            report.problems.append(f"{annotations_path}:{number}: unknown wnid {note.wnid!r}")
-        elif not path.is_file():
-            report.problems.append(f"{path}: missing, listed in {annotations_path.name}")
-        else:
-            report.counts["val"][note.wnid] += 1
-            files.append(path)
-    test_folder = root / "test" / "images"
-    files += list_images(test_folder) if test_folder.is_dir() else []
-    if decode:
-        for path in progress(files, desc="verifying images", enabled=show_progress):
-            _check_image(path, report)
-    return report
-
-
-def _check_image(path: Path, report: VerifyReport, size: tuple[int, int] = (64, 64)) -> None:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            mode, image_size = image.mode, image.size
-    except OSError as err:
-        logger.debug("%s: %s", path, err)
-        report.corrupt.append(str(path))
-        return
-    if mode == "L":
-        report.grayscale.append(str(path))
-    elif mode != "RGB":
-        report.problems.append(f"{path}: mode {mode}, expected RGB or grayscale (L)")
-    if image_size != size:
-        report.problems.append(f"{path}: {image_size[0]}x{image_size[1]}, expected 64x64")

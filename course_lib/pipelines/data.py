@@ -10,7 +10,8 @@ from pathlib import Path
 
 from course_lib.data.cache import atomic_output, build_cache
 from course_lib.data.splits import random_split_indices
-from course_lib.data.tiny_imagenet import TinyImageNet, pick_per_class, verify_tiny_imagenet
+from course_lib.data.tiny_imagenet import TinyImageNet, pick_per_class
+from course_lib.data.verify import verify_tiny_imagenet
 from course_lib.viz.grids import save_class_grid
 
 logger = logging.getLogger(__name__)
