@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from data_tools import cacd, run_command, synth, tiny_imagenet
+from course_lib.cli import run_command
+from data_tools import cacd, synth, tiny_imagenet
 
 COMMANDS = (tiny_imagenet, synth, cacd)
 

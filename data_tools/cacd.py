@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course_lib.cli import run_command
 from course_lib.data.cacd import (
     age_group,
     load_cacd_meta,
@@ -83,8 +84,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``cacd`` on its own: ``python -m data_tools.cacd organize MAT IMAGES OUT``."""
-    from data_tools import run_command
-
     parser = argparse.ArgumentParser(prog="python -m data_tools")
     add_parser(parser.add_subparsers(required=True))
     return run_command(parser, ["cacd", *(sys.argv[1:] if argv is None else argv)])

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course_lib.cli import run_command
 from course_lib.data.synthetic import make_cacd, make_tiny_imagenet
 
 
@@ -67,8 +68,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``synth`` on its own: ``python -m data_tools.synth tiny-imagenet ROOT``."""
-    from data_tools import run_command
-
     parser = argparse.ArgumentParser(prog="python -m data_tools")
     add_parser(parser.add_subparsers(required=True))
     return run_command(parser, ["synth", *(sys.argv[1:] if argv is None else argv)])

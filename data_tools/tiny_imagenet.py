@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from course_lib.cli import run_command
 from course_lib.data.cache import atomic_output, build_cache
 from course_lib.data.tiny_imagenet import (
     TinyImageNet,
@@ -239,8 +240,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``tiny-imagenet`` on its own: ``python -m data_tools.tiny_imagenet verify ROOT``."""
-    from data_tools import run_command
-
     parser = argparse.ArgumentParser(prog="python -m data_tools")
     add_parser(parser.add_subparsers(required=True))
     return run_command(parser, ["tiny-imagenet", *(sys.argv[1:] if argv is None else argv)])
