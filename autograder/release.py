@@ -22,10 +22,19 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.student_edition import ASSIGNMENTS, IGNORED, assignment_index, build_student_edition
+from autograder.references import write_refs
+from autograder.spec import load_checks, strip_hidden_tests
+from autograder.student_edition import (
+    ASSIGNMENTS,
+    IGNORED,
+    assignment_index,
+    build_student_edition,
+)
 from autograder.sync import sync_solutions
 
 logger = logging.getLogger(__name__)
+
+IGNORES = ("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,7 +100,7 @@ def generate(
     if problems:
         raise ValueError(
             "solution cells differ from course_lib; run `python -m autograder "
-            "sync-solutions` first:\n" + "\n".join(problems)
+            "sync-solutions` first:\n" + "\n".join(map(str, problems))
         )
     out = Path(out) if out is not None else root / "assignments"
     out.mkdir(parents=True, exist_ok=True)
@@ -116,16 +125,31 @@ def _replace_dir(new: Path, dest: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-#: Instructor tools that students never need.
-INSTRUCTOR_MODULES = ("release.py", "sync.py", "student_edition.py", "nbgrader_ext.py")
+#: Instructor tools that students never need, and folders rebuilt for each bundle.
+INSTRUCTOR_ONLY = ("release.py", "sync.py", "nbgrader_ext.py", "refs", "pinned")
 
 
 def build_student_autograder(assignment: str, dest: Path, *, root: Path = ROOT) -> Path:
-    """The self-check autograder for ``assignment``: public cases only, no instructor tools."""
+    """The self-check autograder of ``assignment``: its public cases and their references.
+
+    The checks of other assignments, hidden cases and instructor tools are left out; the
+    released notebook is pinned (read-only cells are restored from it) and the public
+    references are written from the full course_lib, for the student edition cannot compute
+    them.
+    """
     source = root / "autograder"
-    shutil.copytree(
-        source, dest, ignore=shutil.ignore_patterns(*INSTRUCTOR_MODULES, "__pycache__", "*.pyc")
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*INSTRUCTOR_ONLY, *IGNORES))
+    for path in (dest / "checks").glob("*.py"):
+        if path.stem.startswith("a") and path.stem != assignment:
+            path.unlink()
+    checks_file = dest / "checks" / f"{assignment}.py"
+    checks_file.write_text(
+        strip_hidden_tests(checks_file.read_text(encoding="utf-8")), encoding="utf-8"
     )
+    write_refs(load_checks(assignment), dest / "refs" / f"{assignment}.zip")
+    (dest / "pinned").mkdir()
+    notebook = f"{assignment}.ipynb"
+    shutil.copy2(root / "assignments" / assignment / notebook, dest / "pinned" / notebook)
     return dest
 
 

@@ -1,0 +1,125 @@
+"""One real nbgrader course run per test session, shared by the notebook and nbgrader tests.
+
+Executing notebooks is the slow part of the suite, so it happens once: a temporary course with
+the repository's ``nbgrader_config.py`` and ``solutions/``; ``nbgrader generate_assignment`` for
+every assignment; then ``nbgrader autograde`` of two submissions per assignment (each timed),
+and ``nbgrader generate_feedback``:
+
+- ``solution``: the source notebook, whose graded functions also emit a real torch warning on
+  stderr every time they are called (nbgrader alone would zero such grade cells);
+- ``release``: the released notebook, untouched.
+
+Test modules get the run through :func:`course_run`, which executes it on first use only.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.release import build_bundle, make_course, run_nbgrader
+from autograder.student_edition import ASSIGNMENTS
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDENTS = ("solution", "release")
+#: A real torch warning (copy-constructing a tensor), on stderr at every call.
+WARNING_LINE = "torch.tensor(torch.tensor(0.0))  # emits a torch UserWarning on stderr"
+
+
+def available() -> tuple[str, ...]:
+    """Assignments with a source notebook."""
+    return tuple(a for a in ASSIGNMENTS if (ROOT / "solutions" / a / f"{a}.ipynb").is_file())
+
+
+def with_warnings(notebook: Path, target: Path) -> None:
+    """Copy a solution notebook whose graded functions warn on stderr whenever they run."""
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            cell.source = re.sub(
+                r"^([ \t]*)### BEGIN SOLUTION\n",
+                rf"\g<0>\1{WARNING_LINE}\n",
+                cell.source,
+                flags=re.MULTILINE,
+            )
+    always = nbformat.v4.new_code_cell("import warnings\n\nwarnings.simplefilter('always')")
+    always.id = "warn-always"
+    nb.cells.insert(0, always)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+
+
+@dataclass
+class CourseRun:
+    """Where a course run left its files, with scores and execution times."""
+
+    course: Path
+    assignments: tuple[str, ...]
+    scores: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    @property
+    def released(self) -> Path:
+        return self.course / "assignments"
+
+    def autograded(self, student: str, assignment: str) -> nbformat.NotebookNode:
+        path = self.course / "autograded" / student / assignment / f"{assignment}.ipynb"
+        return nbformat.read(path, as_version=4)
+
+    def feedback(self, student: str, assignment: str) -> str:
+        path = self.course / "feedback" / student / assignment / f"{assignment}.html"
+        return path.read_text(encoding="utf-8")
+
+
+def _run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
+    from nbgrader.api import Gradebook
+
+    make_course(course, assignments, root=ROOT)
+    run = CourseRun(course, assignments)
+    for assignment in assignments:
+        run_nbgrader(["generate_assignment", assignment, "--force"], course=course)
+        name = f"{assignment}.ipynb"
+        submitted = course / "submitted"
+        with_warnings(
+            course / "solutions" / assignment / name, submitted / "solution" / assignment / name
+        )
+        (submitted / "release" / assignment).mkdir(parents=True)
+        shutil.copy(
+            course / "assignments" / assignment / name, submitted / "release" / assignment / name
+        )
+        for student in STUDENTS:
+            start = time.monotonic()
+            run_nbgrader(["autograde", assignment, "--student", student, "--force"], course=course)
+            run.seconds[student, assignment] = time.monotonic() - start
+        run_nbgrader(["generate_feedback", assignment, "--force"], course=course)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for assignment in assignments:
+            for student in STUDENTS:
+                submission = gradebook.find_submission(assignment, student)
+                run.scores[student, assignment] = (submission.score, submission.max_score)
+    return run
+
+
+_runs: dict[str, CourseRun] = {}
+_bundles: dict[str, Path] = {}
+
+
+def course_run(tmp_path_factory) -> CourseRun:
+    """The session's course run (executed on the first call)."""
+    if "course" not in _runs:
+        _runs["course"] = _run(tmp_path_factory.mktemp("course"), available())
+    return _runs["course"]
+
+
+def bundle(tmp_path_factory, assignment: str) -> Path:
+    """The session's student bundle of ``assignment`` (built on the first call)."""
+    if assignment not in _bundles:
+        _bundles[assignment] = build_bundle(
+            assignment, tmp_path_factory.mktemp(f"bundle-{assignment}") / assignment
+        )
+    return _bundles[assignment]
