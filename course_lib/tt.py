@@ -30,6 +30,7 @@ __all__ = [
     "split_into_factors",
     "truncation_rank",
     "tt_matrix_forward",
+    "tt_matrix_forward_size",
     "tt_matrix_parameters",
     "tt_matrix_svd",
     "tt_matrix_to_dense",
@@ -139,6 +140,21 @@ def tt_matrix_parameters(
         m * n * r0 * r1
         for m, n, r0, r1 in zip(in_modes, out_modes, ranks[:-1], ranks[1:], strict=True)
     )
+
+
+def tt_matrix_forward_size(
+    in_modes: Sequence[int], out_modes: Sequence[int], ranks: Sequence[int]
+) -> int:
+    """Numbers per sample held by the intermediate tensors of ``tt_matrix_forward``.
+
+    After core k the state holds (m_{k+1}...m_d) x (n_1...n_k) x r_k numbers per sample; their
+    sum is a good proxy for the time of the product (memory traffic dominates).
+    """
+    rest, done, total = math.prod(in_modes), 1, 0
+    for m, n, rank in zip(in_modes, out_modes, ranks[1:], strict=True):
+        rest, done = rest // m, done * n
+        total += rest * done * rank
+    return total
 
 
 def tt_svd(

@@ -29,6 +29,7 @@ from course_lib.tt import (
     choose_modes,
     prime_factors,
     split_into_factors,
+    tt_matrix_forward_size,
     tt_matrix_parameters,
     tt_matrix_svd,
     tt_matrix_to_dense,
@@ -414,3 +415,18 @@ def test_compress_and_explain_a_training_checkpoint(tiny_imagenet, tmp_path):
     assert 0 <= result["pointing_game_before"] <= 1 and len(result["table"]) == 3
     explained = run_explain_checkpoint(checkpoint, tiny_imagenet, tmp_path / "cams", max_scan=8)
     assert explained["scanned"] == 8 and "pointing_game" in explained
+
+
+def test_the_product_starts_from_the_cheaper_end():
+    linear, _, inputs = pooled_layer_and_inputs()
+    layer = tt_linear_on_pooled_inputs(linear, PooledInput(16, (2, 2)), num_modes=4)
+    assert layer.from_last_core  # ranks 4 and 2 at the end: smaller intermediate tensors
+    torch.testing.assert_close(
+        layer(inputs), tt_matrix_forward(inputs, list(layer.cores)) + layer.bias
+    )
+    forward = tt_matrix_forward_size(layer.in_modes, layer.out_modes, layer.ranks)
+    backward = tt_matrix_forward_size(
+        layer.in_modes[::-1], layer.out_modes[::-1], layer.ranks[::-1]
+    )
+    assert backward < forward
+    assert tt_matrix_forward_size((2, 3), (4, 5), (1, 6, 1)) == 3 * 4 * 6 + 1 * 20 * 1
