@@ -79,9 +79,13 @@ def _median_seconds(layer: nn.Module, x: torch.Tensor, repeats: int) -> float:
 
 
 def run_layers(
-    *, ranks=(8, 32, 128), batch_size: int = 64, repeats: int = 20, threads: int | None = None
+    *, ranks=(8, 32, 128), batch_size: int = 64, repeats: int = 20, threads: int | None = 1
 ) -> list[dict]:
-    """Forward time and parameters of TT layers vs the dense layer, per shape and rank cap."""
+    """Forward time and parameters of TT layers vs the dense layer, per shape and rank cap.
+
+    One thread by default: the many small operations of a TT product time badly when threads
+    of a shared CPU wait for each other.
+    """
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ranks", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0: default")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0: default")
     parser.add_argument("--trained", action="store_true", help="also train, compress, fine-tune")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="Tiny ImageNet folder")
     parser.add_argument("--checkpoint", type=Path, help="a trained checkpoint to compress")
