@@ -1,0 +1,1 @@
+"""Check specifications, one module per assignment (see :mod:`autograder.spec`)."""

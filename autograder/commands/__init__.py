@@ -1,0 +1,1 @@
+"""Command modules of ``python -m autograder`` (each defines ``add_parser``)."""

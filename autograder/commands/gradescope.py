@@ -1,0 +1,30 @@
+"""``gradescope ID --out bundle.zip``: an autograder bundle for Gradescope.
+
+The zip holds setup.sh, run_autograder, the autograder with all checks, the full course_lib and
+the release notebook. run_autograder grades /autograder/submission into
+/autograder/results/results.json; set AUTOGRADER_ROOT (and AUTOGRADER_PYTHON) to try it on
+another folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    from autograder.bundle import build_gradescope_bundle
+
+    path = build_gradescope_bundle(args.assignment, args.out)
+    print(f"Gradescope bundle of {args.assignment} -> {path}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "gradescope", help="build the Gradescope autograder zip", description=__doc__
+    )
+    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+    parser.add_argument("--out", type=Path, required=True, help="zip file to write")
+    parser.set_defaults(func=run)
+    return parser

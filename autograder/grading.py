@@ -1,0 +1,198 @@
+"""Grading one notebook: extract its code, run the cases in the sandbox, compare, score.
+
+Comparisons happen here, in the grading process, against references the sandbox never sees.
+Feedback says what was checked and how far off the output is; expected values appear only in
+the feedback of public cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder import asserts, plaindata
+from autograder.extract import extract
+from autograder.notebook import SubmissionError
+from autograder.references import references_for
+from autograder.sandbox.host import Limits, Outcome
+from autograder.sandbox.session import run_cases
+from autograder.spec import Case, Checks, Context, load_checks
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+PINNED = Path(__file__).resolve().parent / "pinned"
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+@dataclass
+class TestResult:
+    """The result of one case."""
+
+    name: str
+    function: str
+    score: float
+    max_score: float
+    passed: bool
+    hidden: bool
+    output: str
+
+
+@dataclass
+class Report:
+    """The grade of one submission."""
+
+    assignment: str
+    submission: str
+    tests: list[TestResult]
+    notes: list[str] = field(default_factory=list)
+    execution_time: float = 0.0
+    sandbox: str = ""
+    sha256: str = ""
+
+    @property
+    def score(self) -> float:
+        return sum(test.score for test in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(test.max_score for test in self.tests)
+
+
+def default_source(assignment: str) -> Path | None:
+    """The notebook read-only cells are restored from: the release, the source or a pinned copy."""
+    for path in (
+        REPO / "assignments" / assignment / f"{assignment}.ipynb",
+        REPO / "solutions" / assignment / f"{assignment}.ipynb",
+        PINNED / f"{assignment}.ipynb",
+    ):
+        if path.is_file():
+            return path
+    return None
+
+
+def grade_notebook(
+    assignment: str,
+    notebook: Path | str,
+    *,
+    hidden: bool = True,
+    source: Path | str | None = None,
+    refs_file: Path | str | None = None,
+    references: dict[str, Any] | None = None,
+    limits: Limits | None = None,
+) -> Report:
+    """Grade ``notebook`` on all cases (or only the public ones with ``hidden=False``)."""
+    start = time.monotonic()
+    notebook = Path(notebook)
+    checks = load_checks(assignment)
+    cases = checks.select(hidden=hidden)
+    if references is None:
+        references = references_for(checks, cases, refs_file=refs_file)
+    report = Report(assignment, notebook.stem, [], sha256=_sha256(notebook))
+    try:
+        extraction = extract(
+            notebook, checks.functions, source=source or default_source(assignment)
+        )
+    except SubmissionError as error:
+        report.notes.append(str(error))
+        report.tests = [_result(case, False, f"not graded: {error}") for case in cases]
+        report.execution_time = time.monotonic() - start
+        return report
+    report.notes += extraction.notes
+    runnable = [case for case in cases if case.function in extraction.defined]
+    outcomes: dict[str, Outcome] = {}
+    if runnable:
+        session = run_cases(
+            assignment,
+            extraction.cells,
+            [(c.name, c.timeout) for c in runnable],
+            limits=limits,
+            preload=extraction.preload,
+        )
+        outcomes, report.sandbox = session.outcomes, session.mode
+        report.notes += [clean(note) for note in session.notes]
+    for case in cases:
+        outcome = outcomes.get(case.name) or Outcome(
+            "missing",
+            error={
+                "type": "NameError",
+                "message": f"{case.function} is not defined in a solution cell",
+            },
+        )
+        report.tests.append(judge(checks, case, outcome, references.get(case.name)))
+    report.execution_time = time.monotonic() - start
+    return report
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def clean(text: str) -> str:
+    """Text without what differs between runs (object addresses, scratch folders)."""
+    text = ADDRESS.sub(" at 0x...", text)
+    return re.sub(r"/(tmp|sandbox/work)/[^\s'\"]*", "<workdir>", text)
+
+
+def _result(case: Case, passed: bool, output: str) -> TestResult:
+    return TestResult(
+        case.name,
+        case.function,
+        case.points if passed else 0.0,
+        case.points,
+        passed,
+        case.hidden,
+        output,
+    )
+
+
+def what_is_checked(case: Case) -> str:
+    """The first line of the comparison's docstring."""
+    compare = getattr(case.compare, "func", case.compare)
+    doc = (compare.__doc__ or "the output").strip().splitlines()[0]
+    return doc.rstrip(".")
+
+
+def judge(checks: Checks, case: Case, outcome: Outcome, expected: Any) -> TestResult:
+    """Pass or fail ``case`` from the sandbox's ``outcome``, with feedback."""
+    checked = f"Checked: {what_is_checked(case)}."
+    if outcome.status in {"error", "missing"}:
+        error = outcome.error
+        message = f"{error.get('type', 'Error')}: {clean(error.get('message', ''))}"
+        if case.hidden and outcome.status == "error":
+            message = f"{error.get('type', 'Error')} raised (details of hidden cases are not shown)"
+        elif error.get("traceback"):
+            message += "\n" + clean(error["traceback"]).rstrip()
+        return _result(case, False, f"{checked}\nFailed: {message}")
+    if outcome.status != "ok":
+        return _result(case, False, f"{checked}\nFailed: {outcome.message}")
+    try:
+        actual = plaindata.unpack(outcome.payload)
+    except plaindata.PlainDataError as error:
+        return _result(case, False, f"{checked}\nFailed: the output could not be read ({error})")
+    with tempfile.TemporaryDirectory(prefix="autograder-check-") as workdir:
+        try:
+            case.compare(actual, expected, Context(case, Path(workdir)))
+        except asserts.CheckFailure as failure:
+            text = f"{checked}\nFailed: {failure.message}"
+            if failure.detail and not case.hidden:
+                text += f"\n{failure.detail}"
+            return _result(case, False, text)
+        except Exception as error:  # the output broke the comparison itself
+            logger.warning("%s: comparison raised %r", case.name, error)
+            return _result(
+                case,
+                False,
+                f"{checked}\nFailed: the output could not be compared ({type(error).__name__}); "
+                f"got {asserts.describe(actual)}",
+            )
+    return _result(case, True, f"{checked}\nPassed.")

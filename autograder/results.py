@@ -1,0 +1,125 @@
+"""Reports as Gradescope ``results.json``, gradebook CSV rows and a readable table.
+
+Gradescope's format (https://gradescope-autograders.readthedocs.io/en/latest/specs/): top-level
+``score``, ``execution_time``, ``output``, ``tests``; each test ``name``, ``score``,
+``max_score``, ``status`` ("passed"/"failed"), ``visibility`` and ``output``. Public cases are
+``visible``; hidden ones ``after_published`` (seen once grades are published) by default.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import textwrap
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from autograder.grading import Report
+
+HIDDEN_VISIBILITY = "after_published"  # or "hidden": never shown to students
+CSV_FIELDS = ["submission", "score", "max_score", "passed", "failed", "sandbox", "notes"]
+
+
+def summary(report: Report) -> str:
+    passed = sum(test.passed for test in report.tests)
+    return (
+        f"{report.assignment}: {report.score:g} / {report.max_score:g} points, "
+        f"{passed} of {len(report.tests)} tests passed."
+    )
+
+
+def to_gradescope(report: Report, *, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict[str, Any]:
+    """``results.json`` content; identical for identical submissions apart from the time."""
+    notes = "".join(f"\n- {note}" for note in report.notes)
+    return {
+        "score": float(report.score),
+        "execution_time": int(round(report.execution_time)),
+        "output": summary(report) + (f"\nNotes:{notes}" if notes else ""),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [
+            {
+                "name": test.name,
+                "score": float(test.score),
+                "max_score": float(test.max_score),
+                "status": "passed" if test.passed else "failed",
+                "visibility": hidden_visibility if test.hidden else "visible",
+                "output": test.output,
+            }
+            for test in report.tests
+        ],
+        "extra_data": {
+            "assignment": report.assignment,
+            "submission": report.submission,
+            "submission_sha256": report.sha256,
+            "max_score": float(report.max_score),
+            "sandbox": report.sandbox,
+        },
+    }
+
+
+def write_json(data: dict[str, Any], path: Path | str) -> Path:
+    """Write ``data`` atomically (a temporary name in the same folder, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def gradebook_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """CSV header and one row per ``results.json`` content (sorted by submission)."""
+    rows, test_names = [], []
+    for data in results:
+        extra = data.get("extra_data", {})
+        row = {
+            "submission": extra.get("submission", ""),
+            "score": data["score"],
+            "max_score": extra.get("max_score", ""),
+            "passed": sum(t["status"] == "passed" for t in data["tests"]),
+            "failed": sum(t["status"] != "passed" for t in data["tests"]),
+            "sandbox": extra.get("sandbox", ""),
+            "notes": data["output"].partition("\nNotes:")[2].strip().replace("\n", " "),
+        }
+        for test in data["tests"]:
+            row[test["name"]] = test["score"]
+            if test["name"] not in test_names:
+                test_names.append(test["name"])
+        rows.append(row)
+    rows.sort(key=lambda row: row["submission"])
+    return CSV_FIELDS + test_names, rows
+
+
+def write_gradebook(results: Iterable[dict[str, Any]], path: Path | str) -> Path:
+    """The gradebook CSV of all ``results``, written atomically."""
+    header, rows = gradebook_rows(results)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def table(report: Report, *, width: int = 100) -> str:
+    """The report as a readable table: one line per test, feedback of failures indented."""
+    lines = [summary(report)]
+    lines += [f"note: {note}" for note in report.notes]
+    lines.append("")
+    for test in report.tests:
+        mark = "PASS" if test.passed else "FAIL"
+        lines.append(f"{mark}  {test.score:>5g}/{test.max_score:<5g} {test.name}")
+        if not test.passed:
+            for part in test.output.splitlines()[1:]:
+                lines += textwrap.wrap(
+                    part, width - 8, initial_indent=" " * 8, subsequent_indent=" " * 10
+                ) or [""]
+    return "\n".join(lines)

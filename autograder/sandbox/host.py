@@ -1,0 +1,328 @@
+"""The grading side of the sandbox: start it, ask for cases, enforce time limits, stop it.
+
+Two modes. ``namespaces`` (Linux with unprivileged or root namespaces): the process gets its
+own network (none), mount, PID, IPC and UTS namespaces, a minimal read-only root (see
+:mod:`jail`) and, when the grader is root, a user id of its own, so ``RLIMIT_NPROC`` stops
+fork bombs. ``rlimits`` (elsewhere, or when namespaces are refused): a plain child process
+with resource limits only, logged as such. Either way the grading process only reads frames
+with deadlines and size limits, and kills the sandbox (its whole PID namespace, or process
+group) when a case overruns.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.sandbox import launch, protocol
+from autograder.sandbox.library import sandbox_library
+
+logger = logging.getLogger(__name__)
+
+MODE_ENV = "AUTOGRADER_SANDBOX"  # auto (default), namespaces or rlimits
+RLIMITS_NOTE = (
+    "sandbox without Linux namespaces (resource limits only): student code can read the "
+    "files and use the network this process can"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandbox process."""
+
+    memory_bytes: int = 3 * 2**30  # heap and anonymous mappings (RLIMIT_DATA)
+    address_space_bytes: int = 24 * 2**30  # a backstop: torch alone maps about 4 GB
+    cpu_seconds: int = 900
+    processes: int = 64
+    output_bytes: int = 8 * 2**20  # stdout + stderr, and any file written
+    open_files: int = 256
+    max_payload: int = 64 * 2**20  # one case's output
+    startup_seconds: float = 120.0  # starting Python and importing torch
+    cell_seconds: float = 15.0  # executing one cell's definitions
+
+    def rlimits(self) -> dict[str, int]:
+        return {
+            "data": self.memory_bytes,
+            "as": self.address_space_bytes,
+            "cpu": self.cpu_seconds,
+            "nproc": self.processes,
+            "fsize": self.output_bytes,
+            "nofile": self.open_files,
+            "core": 0,
+        }
+
+
+@dataclass
+class Outcome:
+    """What became of one case in the sandbox.
+
+    ``status``: ``ok`` (``payload`` holds the output), ``error`` (the code raised; ``error`` has
+    type, message, traceback), ``missing`` (function not defined), ``timeout``, ``crashed``,
+    ``protocol`` (unreadable or oversized output) or ``not_run`` (the notebook could not load).
+    """
+
+    status: str
+    payload: bytes = b""
+    error: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    restart: bool = False  # the process is left in a state later cases must not inherit
+
+
+class SandboxError(RuntimeError):
+    """The sandbox process could not start."""
+
+
+class CellLoadError(RuntimeError):
+    """A cell of the notebook killed or hung the sandbox while it was executed."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+class _Ended(Exception):
+    """The sandbox process is gone; ``reason`` says how."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox_mode() -> str:
+    """``namespaces`` when namespaces can be made here, else ``rlimits`` (or what env forces)."""
+    wanted = os.environ.get(MODE_ENV, "auto")
+    if wanted not in {"auto", "namespaces", "rlimits"}:
+        raise ValueError(f"{MODE_ENV}={wanted!r}: expected auto, namespaces or rlimits")
+    if wanted != "auto":
+        return wanted
+    reason = "not Linux"
+    if sys.platform == "linux":
+        user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        command = ["unshare", *user, "--net", "--mount", "--pid", "--fork", "true"]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=30)
+            return "namespaces"
+        except (OSError, subprocess.SubprocessError) as error:
+            reason = str(error)
+    logger.warning("%s (%s)", RLIMITS_NOTE, reason)
+    return "rlimits"
+
+
+class Sandbox:
+    """One sandbox process holding one submission's code."""
+
+    def __init__(
+        self, assignment: str, *, limits: Limits, mode: str, preload: list[str] | None = None
+    ) -> None:
+        self.assignment, self.limits, self.mode = assignment, limits, mode
+        self.preload = preload or []
+        self.folder = Path(tempfile.mkdtemp(prefix="autograder-box-"))
+        self.process: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.slot: launch.Slot | None = None
+        self.fds: list[int] = []
+
+    def start(self, cells: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Start the process and load ``cells``; the errors of cells that raised."""
+        library = sandbox_library(self.assignment)
+        scratch = self.folder / "work"
+        scratch.mkdir()
+        setup: dict[str, Any] = {
+            "kind": "setup",
+            "assignment": self.assignment,
+            "limits": self.limits.rlimits(),
+        }
+        cmd_r, cmd_w = os.pipe()
+        res_r, res_w = os.pipe()
+        life_r, life_w = os.pipe()
+        log = os.open(self.folder / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.fds = [cmd_w, res_r, life_w]
+        child_fds = [cmd_r, res_w, life_r, log]
+        try:
+            if self.mode == "namespaces":
+                uid = None
+                if os.geteuid() == 0:
+                    self.slot = launch.Slot()
+                    uid = self.slot.uid
+                    os.chown(scratch, uid, uid)
+                (self.folder / "root").mkdir()
+                setup.update(
+                    jail=launch.jail_spec(self.folder / "root", scratch, library, uid),
+                    workdir=launch.WORKDIR,
+                )
+                server = launch.zygote(
+                    self.assignment,
+                    library,
+                    preload=self.preload,
+                    startup=self.limits.startup_seconds,
+                )
+                self.pid = server.start(child_fds, setup, self.folder)
+            else:
+                setup.update(
+                    jail=None, workdir=str(scratch), sys_path=[str(library), *launch.python_paths()]
+                )
+                self.process = launch.SpawnLauncher(library).start(child_fds, setup, self.folder)
+                self.pid = self.process.pid
+        except (OSError, RuntimeError) as error:
+            raise SandboxError(str(error)) from None
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        self.reader = protocol.FrameReader(res_r, max_payload=self.limits.max_payload)
+        deadline = time.monotonic() + self.limits.startup_seconds
+        try:
+            if self.process is not None:
+                self._send(setup, deadline)
+            header, _ = self._read(deadline)
+        except (_Ended, protocol.FrameTimeout, protocol.ProtocolError) as error:
+            self._log_tail("sandbox failed to start")
+            raise SandboxError(f"the sandbox did not start ({_reason(error)})") from None
+        if header.get("kind") != "started":
+            self._log_tail("sandbox failed to start")
+            raise SandboxError(str(header.get("message", "the sandbox did not start")))
+        return self._load(cells)
+
+    def _load(self, cells: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Execute ``cells`` one by one, each within ``limits.cell_seconds``; their errors."""
+        errors = []
+        self._send({"kind": "load", "cells": cells}, time.monotonic() + self.limits.cell_seconds)
+        for index, cell in enumerate(cells):
+            try:
+                header, _ = self._read(time.monotonic() + self.limits.cell_seconds)
+            except protocol.FrameTimeout:
+                raise CellLoadError(
+                    index, f"took longer than {self.limits.cell_seconds:g} s"
+                ) from None
+            except (_Ended, protocol.ProtocolError) as error:
+                raise CellLoadError(index, f"ended the process ({_reason(error)})") from None
+            if isinstance(header.get("error"), dict):
+                errors.append({"cell": cell["name"], **header["error"]})
+        try:
+            self._read(time.monotonic() + self.limits.cell_seconds)
+        except (_Ended, protocol.FrameTimeout, protocol.ProtocolError):
+            raise SandboxError("the sandbox stopped after loading the notebook's code") from None
+        return errors
+
+    def _send(self, header: dict[str, Any], deadline: float) -> None:
+        view = memoryview(protocol.encode_frame(header))
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self.fds[0]], [], left)[1]:
+                raise protocol.FrameTimeout
+            try:
+                view = view[os.write(self.fds[0], view[: 1 << 16]) :]
+            except BrokenPipeError:
+                raise _Ended(self._exit_reason()) from None
+
+    def _read(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        """The next frame; _Ended when the process is gone (its last frame gives the status)."""
+        try:
+            header, payload = self.reader.read(deadline)
+        except (EOFError, OSError):
+            raise _Ended(self._exit_reason()) from None
+        if header.get("kind") == "exit":
+            raise _Ended(describe_exit(int(header.get("status", 0))))
+        return header, payload
+
+    def run(self, case_name: str, timeout: float) -> Outcome:
+        """Run one case; after a timeout, death or garbage the sandbox is closed."""
+        nonce = secrets.token_hex(8)  # frames not answering this request are ignored
+        deadline = time.monotonic() + timeout
+        try:
+            self._send({"kind": "run", "nonce": nonce, "case": case_name}, deadline)
+            while True:
+                header, payload = self._read(deadline)
+                if header.get("kind") == "result" and header.get("nonce") == nonce:
+                    break
+        except protocol.FrameTimeout:
+            self.close()
+            return Outcome("timeout", message=f"did not finish within {timeout:g} s (time limit)")
+        except _Ended as error:
+            self.close()
+            return Outcome("crashed", message=f"the process running the code ended: {error}")
+        except protocol.ProtocolError as error:
+            self.close()
+            return Outcome("protocol", message=str(error))
+        status = str(header.get("status"))
+        error = header.get("error") if isinstance(header.get("error"), dict) else {}
+        if status not in {"ok", "error", "missing"}:
+            status, error = "protocol", {}
+        outcome = Outcome(status, payload=payload, error={k: str(v) for k, v in error.items()})
+        outcome.restart = header.get("threads_left") != 0  # threads left behind by the code
+        return outcome
+
+    def _exit_reason(self) -> str:
+        if self.process is None:
+            return "it stopped answering"
+        try:
+            return describe_exit(self.process.wait(timeout=5))
+        except subprocess.TimeoutExpired:
+            return "it stopped answering"
+
+    def _log_tail(self, what: str) -> None:
+        log = self.folder / "output.log"
+        text = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        logger.warning("%s; its output ends with:\n%s", what, text)
+
+    def close(self) -> None:
+        """Stop the process (and everything it started) and delete its files."""
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = []
+        if self.pid is not None:
+            try:  # a forked sandbox stops its namespace on SIGTERM; a spawned one is killed
+                if self.process is None:
+                    os.kill(self.pid, signal.SIGTERM)
+                else:
+                    os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if self.process is not None:
+                self.process.wait()
+            self.pid = None
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, protocol.FrameTimeout):
+        return "no answer in time"
+    return str(error)
+
+
+def describe_exit(code: int) -> str:
+    """A readable reason for a process exit status (negative: killed by that signal)."""
+    if code >= 0:
+        return f"exit status {code} (os._exit, or a fatal error in the interpreter)"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    reasons = {
+        "SIGSEGV": "segmentation fault",
+        "SIGBUS": "bus error",
+        "SIGABRT": "aborted",
+        "SIGKILL": "killed (memory or CPU-time limit)",
+        "SIGXCPU": "CPU-time limit exceeded",
+        "SIGXFSZ": "output limit exceeded",
+        "SIGFPE": "arithmetic fault",
+    }
+    return f"{name} ({reasons.get(name, 'terminated')})"

@@ -1,0 +1,274 @@
+"""Starting sandbox processes: the jail description, user-id slots, and two launchers.
+
+``ZygoteLauncher`` (namespaces mode): a fork server imports torch, the checks and the student
+edition once, then forks each sandbox, which enters fresh namespaces and the jail before any
+student code runs; a sandbox then starts in milliseconds instead of seconds.
+``SpawnLauncher`` (rlimits mode, e.g. macOS where forking after importing torch is unsafe):
+a new interpreter per sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+UID_BASE = 61000  # sandboxes run as uid/gid UID_BASE + slot, one slot per running sandbox
+SLOTS = 64
+WORKDIR = "/sandbox/work"
+DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+SYSTEM_LIBS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
+
+
+def environment(workdir: str) -> dict[str, str]:
+    """The whole environment of a sandbox: fixed hash seed, one thread, no GPU, no bars."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{workdir}/.matplotlib",
+        "COURSE_LIB_PROGRESS": "0",
+    }
+
+
+def python_paths() -> list[str]:
+    """The interpreter's own folders and site-packages on ``sys.path`` (never project folders)."""
+    base = os.path.realpath(sys.base_prefix)
+    paths = []
+    for entry in sys.path:
+        real = os.path.realpath(entry or ".")
+        inside = real.startswith(base + os.sep)
+        if os.path.isdir(real) and (inside or os.path.basename(real).endswith("-packages")):
+            paths.append(real)
+    return list(dict.fromkeys(paths))
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """``paths`` without those inside another one of them."""
+    result: list[str] = []
+    for path in sorted(set(paths), key=len):
+        if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in result):
+            result.append(path)
+    return result
+
+
+def jail_spec(root: Path, scratch: Path, library: Path, uid: int | None) -> dict[str, Any]:
+    """What :func:`jail.enter` builds: read-only Python and libraries, the library, a scratch."""
+    system = [p for p in SYSTEM_LIBS if os.path.isdir(p) and not os.path.islink(p)]
+    python = _outermost([os.path.realpath(sys.base_prefix), *python_paths(), *system])
+    binds = [[p, p, "ro"] for p in python]
+    if os.path.isfile("/etc/ld.so.cache"):
+        binds.append(["/etc/ld.so.cache", "/etc/ld.so.cache", "ro"])
+    binds += [[d, d, "dev"] for d in DEVICES if os.path.exists(d)]
+    binds += [[str(library), str(library), "ro"], [str(scratch), WORKDIR, "rw"]]
+    links = [[p, os.readlink(p)] for p in ("/lib", "/lib64", "/lib32") if os.path.islink(p)]
+    hide = [
+        os.path.join(p, name)
+        for p in python
+        for name in ("course_lib", "autograder")
+        if os.path.isdir(os.path.join(p, name))
+    ]
+    return {
+        "root": str(root),
+        "binds": binds,
+        "symlinks": links,
+        "hide": hide,
+        "workdir": WORKDIR,
+        "uid": uid,
+    }
+
+
+class Slot:
+    """An exclusive sandbox user id, held through a lock file for the sandbox's lifetime."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.gettempdir()) / "autograder-slots"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for slot in range(SLOTS):
+            handle = open(folder / f"{slot}.lock", "w")  # noqa: SIM115 (held until release)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.handle, self.uid = handle, UID_BASE + slot
+            return
+        raise RuntimeError(f"all {SLOTS} sandbox user ids are in use")
+
+    def release(self) -> None:
+        """Kill whatever still runs as this user (a fork bomb's stragglers), then unlock."""
+        kill_user(self.uid)
+        self.handle.close()
+
+
+def kill_user(uid: int, *, timeout: float = 10.0) -> None:
+    """SIGKILL every process of ``uid`` until none is left (or ``timeout`` passes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [pid for pid in _pids() if _uid_of(pid) == uid]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    logger.warning("processes of sandbox user %d survived SIGKILL for %g s", uid, timeout)
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _uid_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class SpawnLauncher:
+    """A new interpreter per sandbox, running ``bootstrap.py``."""
+
+    def __init__(self, library: Path) -> None:
+        self.library = library
+
+    def start(self, fds: list[int], setup: dict[str, Any], cwd: Path) -> subprocess.Popen:
+        bootstrap = self.library / "autograder" / "sandbox" / "bootstrap.py"
+        cmd_r, res_w, life_r, log = fds
+        return subprocess.Popen(
+            [sys.executable, "-S", "-s", str(bootstrap), str(cmd_r), str(res_w), str(life_r)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(cmd_r, res_w, life_r),
+            env=environment(setup["workdir"]),
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+class ZygoteLauncher:
+    """A fork server for one assignment; each ``start`` returns the pid of a new sandbox."""
+
+    def __init__(
+        self, assignment: str, library: Path, *, startup: float, preload: list[str]
+    ) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.lock = threading.Lock()
+        self.log = tempfile.NamedTemporaryFile(prefix="autograder-zygote-", suffix=".log")
+        self.home = tempfile.TemporaryDirectory(prefix="autograder-zygote-")
+        env = {
+            **environment(WORKDIR),
+            "HOME": self.home.name,
+            "TMPDIR": self.home.name,
+            "MPLCONFIGDIR": self.home.name,
+        }  # sandboxes switch to their scratch folder
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-S",
+                "-s",
+                str(library / "autograder" / "sandbox" / "zygote.py"),
+                str(theirs.fileno()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            pass_fds=(theirs.fileno(),),
+            env=env,
+            start_new_session=True,
+        )
+        theirs.close()
+        self.socket = ours
+        ours.settimeout(startup)
+        setup = {
+            "assignment": assignment,
+            "sys_path": [str(library), *python_paths()],
+            "preload": preload,
+        }
+        try:
+            ours.send(json.dumps(setup).encode())
+            reply = json.loads(ours.recv(1 << 16) or b"{}")
+        except (OSError, ValueError) as error:
+            reply = {"error": str(error)}
+        if reply.get("kind") != "ready":
+            self.close()
+            self.log.seek(0)
+            tail = self.log.read()[-3000:].decode(errors="replace")
+            raise RuntimeError(f"the sandbox fork server did not start: {reply}\n{tail}")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def start(self, fds: list[int], setup: dict[str, Any], cwd: Path) -> int:
+        """Fork a sandbox that receives ``fds`` (cmd, result, lifeline, log) and ``setup``."""
+        with self.lock:
+            socket.send_fds(self.socket, [json.dumps(setup).encode()], fds)
+            reply = json.loads(self.socket.recv(1 << 16) or b"{}")
+        if "pid" not in reply:
+            raise RuntimeError(f"the sandbox fork server failed: {reply.get('error', reply)}")
+        return int(reply["pid"])
+
+    def close(self) -> None:
+        self.socket.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+        self.home.cleanup()
+
+
+_zygotes: dict[str, ZygoteLauncher] = {}
+_zygote_lock = threading.Lock()
+
+
+def zygote(
+    assignment: str, library: Path, *, startup: float, preload: list[str] | None = None
+) -> ZygoteLauncher:
+    """The fork server of ``assignment`` in this process (started, or restarted, on demand).
+
+    ``preload``: modules to import before forking (those the source notebook imports).
+    """
+    with _zygote_lock:
+        server = _zygotes.get(assignment)
+        if server is None or not server.alive:
+            server = _zygotes[assignment] = ZygoteLauncher(
+                assignment, library, startup=startup, preload=preload or []
+            )
+        return server
+
+
+@atexit.register
+def _stop_zygotes() -> None:
+    for server in _zygotes.values():
+        server.close()

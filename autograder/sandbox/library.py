@@ -1,0 +1,84 @@
+"""The folder a sandbox imports from: the student edition of course_lib and a part of autograder.
+
+Nothing else is visible to student code: not the reference bodies of the functions being graded
+(or graded later), not the references, not other assignments' checks. The folder is built once
+per process and assignment, in a temporary directory removed at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from autograder.student_edition import build_student_edition, graded_units
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = Path(__file__).resolve().parents[1]
+#: The parts of the autograder the sandbox imports (relative to the package folder).
+SANDBOX_MODULES = (
+    "__init__.py",
+    "asserts.py",
+    "plaindata.py",
+    "spec.py",
+    "sandbox/__init__.py",
+    "sandbox/bootstrap.py",
+    "sandbox/jail.py",
+    "sandbox/protocol.py",
+    "sandbox/runner.py",
+    "sandbox/zygote.py",
+    "checks/__init__.py",
+    "checks/common.py",
+)
+
+_lock = threading.Lock()
+_built: dict[str, Path] = {}
+
+
+def course_lib_folder() -> Path:
+    """Where ``import course_lib`` finds the package in this process."""
+    spec = importlib.util.find_spec("course_lib")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("course_lib is not importable: install the course package")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def is_full_edition(package: Path) -> bool:
+    """Whether ``package`` still holds marked reference bodies (a student edition has none)."""
+    return bool(graded_units(package))
+
+
+def sandbox_library(assignment: str) -> Path:
+    """The sandbox's import folder for ``assignment`` (built on first use)."""
+    with _lock:
+        if assignment not in _built:
+            _built[assignment] = _build(assignment)
+        return _built[assignment]
+
+
+def _build(assignment: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=f"autograder-lib-{assignment}-"))
+    atexit.register(shutil.rmtree, folder, True)
+    for name in (*SANDBOX_MODULES, f"checks/{assignment}.py"):
+        source = PACKAGE / name
+        if source.exists():
+            target = folder / "autograder" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+    course_lib = course_lib_folder()
+    if is_full_edition(course_lib):
+        build_student_edition(course_lib, folder / "course_lib", assignment)
+    else:  # already a student edition (a student's own machine)
+        shutil.copytree(
+            course_lib, folder / "course_lib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    for path in [folder, *folder.rglob("*")]:  # readable by the sandbox's own user
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    logger.debug("sandbox library for %s in %s", assignment, folder)
+    return folder

@@ -1,0 +1,159 @@
+"""Check specifications: the cases of an assignment and how they are loaded.
+
+Each ``autograder/checks/<id>.py`` defines ``FUNCTIONS`` (graded name -> course_lib module that
+holds the reference) and ``CASES``, a list of :class:`Case`. A case builds its inputs from a
+seed (the same code runs in the sandbox and in the grading process), calls the graded function,
+and compares the plain-data output with the reference's in the grading process. Hidden cases sit
+between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines so that the student edition
+of a checks module can drop them (:func:`strip_hidden_tests`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from autograder import asserts
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+BEGIN_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$")
+END_HIDDEN = re.compile(r"^[ \t]*### END HIDDEN TESTS[ \t]*$")
+
+Inputs = dict[str, Any]
+
+
+def default_call(function: Callable, inputs: Inputs) -> Any:
+    """Call the graded function with the inputs as keyword arguments."""
+    return function(**inputs)
+
+
+def default_compare(actual: Any, expected: Any, context: Context) -> None:
+    """Structure, shapes, dtypes and values within the case's tolerance."""
+    asserts.assert_close(actual, expected, rtol=context.case.rtol, atol=context.case.atol)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One named check of one graded function.
+
+    ``inputs(workdir)`` builds the arguments from fixed seeds (files go under ``workdir``);
+    ``call(function, inputs)`` returns what is compared (defaults to ``function(**inputs)``);
+    ``compare(actual, expected, context)`` raises :class:`asserts.CheckFailure`. Cases with
+    ``reference=False`` check invariants only and get ``expected=None``.
+    """
+
+    function: str
+    title: str
+    inputs: Callable[[Path], Inputs]
+    call: Callable[[Callable, Inputs], Any] = default_call
+    compare: Callable[[Any, Any, Context], None] = default_compare
+    points: float = 1.0
+    hidden: bool = False
+    timeout: float = 10.0
+    rtol: float | None = None
+    atol: float | None = None
+    reference: bool = True
+
+    @property
+    def name(self) -> str:
+        """``"<function>: <title>"``, unique within an assignment."""
+        return f"{self.function}: {self.title}"
+
+    @property
+    def visibility(self) -> str:
+        return "hidden" if self.hidden else "public"
+
+
+@dataclass
+class Context:
+    """What a comparison may use besides the two outputs: the case and its inputs."""
+
+    case: Case
+    workdir: Path
+
+    @cached_property
+    def inputs(self) -> Inputs:
+        """The case's inputs, rebuilt in the grading process (never taken from the sandbox)."""
+        return self.case.inputs(self.workdir)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The check specification of one assignment."""
+
+    assignment: str
+    functions: dict[str, str]  # graded name -> module holding the reference
+    cases: tuple[Case, ...]
+    module: ModuleType
+
+    def case(self, name: str) -> Case:
+        for case in self.cases:
+            if case.name == name:
+                return case
+        raise KeyError(f"{self.assignment} has no case {name!r}")
+
+    def select(self, *, hidden: bool) -> tuple[Case, ...]:
+        """All cases, or only the public ones."""
+        return self.cases if hidden else tuple(c for c in self.cases if not c.hidden)
+
+    @property
+    def max_score(self) -> float:
+        return sum(case.points for case in self.cases)
+
+    def reference(self, function: str) -> Callable:
+        """The reference implementation of ``function`` from the full course_lib."""
+        module = importlib.import_module(self.functions[function])
+        target: Any = module
+        for part in function.split("."):
+            target = getattr(target, part)
+        return target
+
+
+def load_checks(assignment: str) -> Checks:
+    """Import ``autograder.checks.<assignment>`` and validate its cases."""
+    if not re.fullmatch(r"a\d+_\w+", assignment) or not (CHECKS_DIR / f"{assignment}.py").exists():
+        known = sorted(p.stem for p in CHECKS_DIR.glob("a*_*.py"))
+        raise ValueError(f"unknown assignment {assignment!r}: expected one of {', '.join(known)}")
+    module = importlib.import_module(f"autograder.checks.{assignment}")
+    cases = tuple(module.CASES)
+    names = [case.name for case in cases]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"{module.__file__}: duplicated case names {duplicated}")
+    unknown = sorted({case.function for case in cases} - set(module.FUNCTIONS))
+    if unknown:
+        raise ValueError(f"{module.__file__}: cases of functions missing in FUNCTIONS: {unknown}")
+    return Checks(assignment, dict(module.FUNCTIONS), cases, module)
+
+
+def strip_hidden_tests(text: str) -> str:
+    """``text`` without the lines from ``### BEGIN HIDDEN TESTS`` to ``### END HIDDEN TESTS``."""
+    kept: list[str] = []
+    hidden = False
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if BEGIN_HIDDEN.match(line):
+            if hidden:
+                raise ValueError(f"line {number}: BEGIN HIDDEN TESTS inside a hidden block")
+            hidden = True
+        elif END_HIDDEN.match(line):
+            if not hidden:
+                raise ValueError(f"line {number}: END HIDDEN TESTS without a BEGIN")
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    if hidden:
+        raise ValueError("BEGIN HIDDEN TESTS is never closed by END HIDDEN TESTS")
+    return "".join(kept)
+
+
+def public_spec_hash(assignment: str) -> str:
+    """sha256 of the public part of the checks module: what pins a file of public references."""
+    text = (CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")
+    return hashlib.sha256(strip_hidden_tests(text).encode()).hexdigest()

@@ -1,0 +1,138 @@
+"""The sandbox: isolation, limits, and a grading process that survives what runs inside."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from autograder import plaindata
+from autograder.sandbox.host import sandbox_mode
+from autograder.sandbox.session import run_cases
+
+ASSIGNMENT = "a2_transfer"
+CASE = "topk_accuracy: ties at k=5"
+OTHER = "topk_accuracy: top-1 and top-5 on random logits"
+REPO = Path(__file__).resolve().parent.parent
+
+needs_namespaces = pytest.mark.skipif(
+    sandbox_mode() != "namespaces", reason="Linux namespaces are not available here"
+)
+
+
+def cell(body: str) -> list[dict[str, str]]:
+    lines = "\n".join("    " + line for line in body.strip().splitlines())
+    return [
+        {
+            "name": "topk_accuracy",
+            "source": f"def topk_accuracy(output, target, topk=(1,)):\n{lines}\n",
+        }
+    ]
+
+
+def output(result, name: str = CASE):
+    outcome = result.outcomes[name]
+    assert outcome.status == "ok", outcome
+    return plaindata.unpack(outcome.payload)
+
+
+@needs_namespaces
+def test_student_code_sees_only_its_jail():
+    probe = """
+import os, socket
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    network = "reachable"
+except OSError as error:
+    network = type(error).__name__
+import course_lib.metrics
+return {"uid": os.getuid(), "pid": os.getpid(), "root": sorted(os.listdir("/")),
+        "repo": os.path.exists(REPO_LIB), "network": network, "cwd": os.getcwd(),
+        "writable_lib": os.access(os.path.dirname(course_lib.metrics.__file__), os.W_OK)}
+""".replace("REPO_LIB", repr(str(REPO / "course_lib")))
+    seen = output(run_cases(ASSIGNMENT, cell(probe), [(CASE, 20)]))
+    assert seen["uid"] >= 61000 or os.geteuid() != 0
+    assert seen["pid"] == 1 and seen["repo"] is False and seen["network"] == "OSError"
+    assert "work" not in seen["root"] or seen["cwd"] == "/sandbox/work"
+    assert set(seen["root"]) <= {
+        "sandbox",
+        "usr",
+        "lib",
+        "lib64",
+        "lib32",
+        "root",
+        "tmp",
+        "dev",
+        "etc",
+        "work",
+        "opt",
+        "home",
+        ".empty",
+    }
+    assert seen["writable_lib"] is False
+
+
+@needs_namespaces
+def test_student_edition_hides_reference_bodies():
+    probe = """
+import inspect, course_lib.metrics
+return inspect.getsource(course_lib.metrics.topk_accuracy)
+"""
+    source = output(run_cases(ASSIGNMENT, cell(probe), [(CASE, 20)]))
+    assert "raise NotImplementedError" in source and "rivals" not in source
+
+
+@pytest.mark.parametrize("mode", ["namespaces", "rlimits"])
+def test_timeouts_and_crashes_fail_one_case_and_later_cases_still_run(mode):
+    if mode == "namespaces" and sandbox_mode() != "namespaces":
+        pytest.skip("Linux namespaces are not available here")
+    body = """
+import ctypes, time
+if output.shape[0] == 48:
+    time.sleep(60)
+if output.shape[0] == 64:
+    ctypes.string_at(0)
+return [0.25 for _ in topk]
+"""
+    cases = [(CASE, 3), (OTHER, 20), ("topk_accuracy: log-probabilities, 200 classes", 20)]
+    result = run_cases(ASSIGNMENT, cell(body), cases, mode=mode)
+    assert result.outcomes[CASE].status == "timeout"
+    assert result.outcomes[OTHER].status == "crashed"
+    assert "SIGSEGV" in result.outcomes[OTHER].message
+    assert output(result, cases[2][0]) == [0.25, 0.25]
+    assert result.starts == 3
+
+
+def test_exceptions_of_any_kind_are_reported():
+    body = """
+if output.shape[0] == 48:
+    raise SystemExit(3)
+raise KeyboardInterrupt
+"""
+    result = run_cases(ASSIGNMENT, cell(body), [(CASE, 20), (OTHER, 20)])
+    assert result.outcomes[CASE].error["type"] == "SystemExit"
+    assert result.outcomes[OTHER].error["type"] == "KeyboardInterrupt"
+    assert 'File "<cell topk_accuracy>", line 3' in result.outcomes[CASE].error["traceback"]
+    assert result.starts == 1
+
+
+def test_a_cell_that_kills_the_process_while_loading_is_left_out():
+    cells = [{"name": "bad", "source": "import os\nos._exit(5)\n"}, *cell("return [1.0]")]
+    result = run_cases(ASSIGNMENT, cells, [(CASE, 20)])
+    assert any("cell 'bad' ended the process (exit status 5" in note for note in result.notes)
+    assert output(result) == [1.0]
+
+
+def test_output_limit_and_stderr_noise():
+    body = """
+import sys, warnings
+warnings.warn("noisy")
+if output.shape[0] == 48:
+    for _ in range(20):
+        print("x" * 2**20)
+return [0.5 for _ in topk]
+"""
+    result = run_cases(ASSIGNMENT, cell(body), [(CASE, 20), (OTHER, 20)])
+    assert "output limit exceeded" in result.outcomes[CASE].error["message"]
+    assert output(result, OTHER) == [0.5, 0.5]
