@@ -267,3 +267,29 @@ def _close_arrays(actual, expected, rtol, atol, check_dtype: bool, where: str) -
         detail=f"first at index {index}: expected {e[index]!r}, got {a[index]!r}; "
         f"max absolute error {max_abs:.3g}",
     )
+
+
+def assert_frame(actual: Any, expected: Any, *, where: str = "output") -> None:
+    """A DataFrame with the expected columns (in order), dtypes, length and values."""
+    import pandas as pd
+
+    check(
+        isinstance(actual, pd.DataFrame),
+        f"{where}: expected a pandas DataFrame, got {describe(actual)}",
+    )
+    check(
+        list(actual.columns) == list(expected.columns),
+        f"{where}: expected {len(expected.columns)} columns in the documented order, got "
+        f"{len(actual.columns)}",
+        detail=f"expected {list(expected.columns)}, got {list(actual.columns)}",
+    )
+    check(
+        len(actual) == len(expected), f"{where}: expected {len(expected)} rows, got {len(actual)}"
+    )
+    for name in expected.columns:
+        want, got = expected[name], actual[name]
+        check(
+            str(got.dtype) == str(want.dtype),
+            f"{where}[{name!r}]: expected dtype {want.dtype}, got {got.dtype}",
+        )
+        assert_close(got.tolist(), want.tolist(), where=f"{where}[{name!r}]")

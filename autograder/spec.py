@@ -154,6 +154,13 @@ def strip_hidden_tests(text: str) -> str:
 
 
 def public_spec_hash(assignment: str) -> str:
-    """sha256 of the public part of the checks module: what pins a file of public references."""
+    """sha256 of the public checks: the module without hidden tests, the shared helpers.
+
+    This is what pins a file of public references to the checks it was made for.
+    """
+    digest = hashlib.sha256()
     text = (CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")
-    return hashlib.sha256(strip_hidden_tests(text).encode()).hexdigest()
+    digest.update(strip_hidden_tests(text).encode())
+    for path in [CHECKS_DIR / "common.py", *sorted((CHECKS_DIR / "families").glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()

@@ -1,13 +1,16 @@
-"""Helpers shared by the checks modules: seeded inputs and calling conventions."""
+"""Helpers shared by the checks modules: seeded inputs, calling conventions, case families."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 
-from autograder.spec import Inputs
+from autograder import asserts
+from autograder.plaindata import ModuleSummary
+from autograder.spec import Case, Context, Inputs, default_call, default_compare
 
 
 def generator(seed: int) -> torch.Generator:
@@ -23,7 +26,85 @@ def positional(*names: str, **keywords: str) -> Callable[[Callable, Inputs], Any
 
     def call(function: Callable, inputs: Inputs) -> Any:
         args = [inputs[name] for name in names]
-        kwargs = {key: inputs[name] for key, name in keywords.items()}
+        kwargs = {key: inputs[name] for key, name in keywords.items() if name in inputs}
         return function(*args, **kwargs)
 
     return call
+
+
+def close(*, rtol: float | None = None, atol: float | None = None, dtype: bool = True):
+    """A comparison with the reference's output within ``rtol``/``atol``."""
+
+    def compare(actual: Any, expected: Any, context: Context) -> None:
+        asserts.assert_close(actual, expected, rtol=rtol, atol=atol, check_dtype=dtype)
+
+    tolerance = "exactly" if rtol == atol == 0 else "within tolerance"
+    compare.__doc__ = f"The same output as the reference, {tolerance} (shapes, dtypes, values)."
+    return compare
+
+
+def all_of(*compares: Callable) -> Callable:
+    """Several comparisons in a row; the first line of each docstring says what is checked."""
+
+    def compare(actual: Any, expected: Any, context: Context) -> None:
+        for each in compares:
+            each(actual, expected, context)
+
+    compare.__doc__ = " ".join((c.__doc__ or "").strip().splitlines()[0] for c in compares)
+    return compare
+
+
+def family(
+    function: str,
+    inputs: Callable,
+    *,
+    call: Callable = default_call,
+    compare: Callable = default_compare,
+    points: float = 1.0,
+    timeout: float = 10.0,
+    reference: bool = True,
+) -> Callable[..., Case]:
+    """A maker of cases of ``function`` that differ by title, inputs options and visibility.
+
+    ``make(title, options=None, *, hidden=False, **more)``: the inputs are
+    ``inputs(workdir, **options, **more)``; ``compare=``/``reference=``/``points=`` override.
+    """
+
+    def make(title: str, options: dict | None = None, *, hidden: bool = False, **more) -> Case:
+        overrides = {
+            key: more.pop(key) for key in ("compare", "reference", "points") if key in more
+        }
+        settings = {"compare": compare, "points": points, "reference": reference, **overrides}
+        return Case(
+            function,
+            title,
+            partial(inputs, **(options or {}), **more),
+            call=call,
+            hidden=hidden,
+            timeout=timeout,
+            **settings,
+        )
+
+    return make
+
+
+def module_of(actual: Any, *, where: str = "output") -> ModuleSummary:
+    """``actual`` as an ``nn.Module`` summary, or a failure saying what came back instead."""
+    asserts.check(
+        isinstance(actual, ModuleSummary),
+        f"{where}: expected an nn.Module, got {asserts.describe(actual)}",
+    )
+    return actual
+
+
+def layer_types(module: ModuleSummary) -> list[str]:
+    """Class names of the direct children, in order."""
+    return [child.type_name.rsplit(".", 1)[-1] for child in module.children.values()]
+
+
+def hooks_left(model: torch.nn.Module) -> int:
+    """Forward and backward hooks still registered anywhere in ``model``."""
+    return sum(
+        len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks)
+        for m in model.modules()
+    )

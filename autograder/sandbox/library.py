@@ -65,7 +65,10 @@ def sandbox_library(assignment: str) -> Path:
 def _build(assignment: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"autograder-lib-{assignment}-"))
     atexit.register(shutil.rmtree, folder, True)
-    for name in (*SANDBOX_MODULES, f"checks/{assignment}.py"):
+    families = [
+        p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "checks" / "families").glob("*.py")
+    ]
+    for name in (*SANDBOX_MODULES, *sorted(families), f"checks/{assignment}.py"):
         source = PACKAGE / name
         if source.exists():
             target = folder / "autograder" / name

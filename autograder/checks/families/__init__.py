@@ -1,0 +1,1 @@
+"""Families of cases per graded function, shared by the checks modules."""

@@ -1,0 +1,200 @@
+"""The commands: check, grade, refs, grade-all (resumable) and the Gradescope bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from autograder_corpus import REPO, release_notebook, solution_notebook, write
+
+from autograder.__main__ import main
+from autograder.student_edition import ASSIGNMENTS
+
+ASSIGNMENT = "a2_transfer"
+
+
+@pytest.fixture(scope="module")
+def notebooks(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("notebooks")
+    return {
+        "solution": write(solution_notebook(ASSIGNMENT), root / "solution.ipynb"),
+        "release": write(release_notebook(ASSIGNMENT), root / "release.ipynb"),
+    }
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in ("check", "grade", "grade-all", "gradescope", "refs"):
+        assert command in text
+
+
+def test_check_passes_a_solution_and_fails_a_release(notebooks, capsys):
+    source = ["--source", str(notebooks["release"])]
+    assert main(["check", ASSIGNMENT, str(notebooks["solution"]), *source]) == 0
+    table = capsys.readouterr().out
+    assert "PASS" in table and "FAIL" not in table
+    assert main(["check", ASSIGNMENT, str(notebooks["release"]), *source]) == 1
+    table = capsys.readouterr().out
+    assert "FAIL" in table and "NotImplementedError" in table
+    assert "log-probabilities, 200 classes" not in table  # hidden cases are not run
+
+
+def test_grade_writes_gradescope_results(notebooks, tmp_path):
+    out = tmp_path / "results.json"
+    assert (
+        main(
+            [
+                "grade",
+                ASSIGNMENT,
+                str(notebooks["release"]),
+                "--out",
+                str(out),
+                "--source",
+                str(notebooks["release"]),
+            ]
+        )
+        == 0
+    )
+    data = json.loads(out.read_text())
+    assert isinstance(data["score"], float) and data["score"] == 0.0
+    assert isinstance(data["execution_time"], int) and isinstance(data["output"], str)
+    assert data["tests"], "no tests"
+    for test in data["tests"]:
+        assert set(test) == {"name", "score", "max_score", "status", "visibility", "output"}
+        assert isinstance(test["score"], float) and isinstance(test["max_score"], float)
+        assert test["status"] in {"passed", "failed"}
+        assert test["visibility"] in {"visible", "after_published"}
+        function = test["name"].split(": ")[0]
+        assert function in {"build_vgg16_head", "set_trainable", "train_one_epoch", "topk_accuracy"}
+    assert {t["visibility"] for t in data["tests"]} == {"visible", "after_published"}
+
+
+def test_grade_always_writes_results(tmp_path):
+    out = tmp_path / "results.json"
+    assert main(["grade", ASSIGNMENT, str(tmp_path / "nothing-here"), "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["score"] == 0.0 and "does not exist" in data["output"]
+
+
+def test_refs_command_writes_a_pinned_file(tmp_path):
+    out = tmp_path / "refs.zip"
+    assert main(["refs", ASSIGNMENT, "--out", str(out)]) == 0
+    with zipfile.ZipFile(out) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["assignment"] == ASSIGNMENT and len(manifest["spec_sha256"]) == 64
+    assert all(": " in name for name in manifest["cases"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solutions_score_full_marks_and_releases_zero(assignment, tmp_path):
+    from autograder.grading import grade_notebook
+
+    release = write(release_notebook(assignment), tmp_path / "release.ipynb")
+    solution = write(solution_notebook(assignment), tmp_path / "solution.ipynb")
+    full = grade_notebook(assignment, solution, source=release)
+    assert full.score == full.max_score > 0, [t.output for t in full.tests if not t.passed]
+    assert grade_notebook(assignment, release, source=release).score == 0
+    for kind in ("solutions", "assignments"):  # the course's own notebooks, once they exist
+        notebook = REPO / kind / assignment / f"{assignment}.ipynb"
+        if notebook.exists():
+            report = grade_notebook(assignment, notebook)
+            expected = full.max_score if kind == "solutions" else 0
+            assert report.score == expected, [t.output for t in report.tests if not t.passed]
+
+
+@pytest.mark.slow
+def test_gradescope_bundle_runs_locally(notebooks, tmp_path):
+    bundle = tmp_path / "bundle.zip"
+    assert main(["gradescope", ASSIGNMENT, "--out", str(bundle)]) == 0
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+        archive.extractall(root / "source")
+    assert {"setup.sh", "run_autograder", "requirements.txt"} <= set(names)
+    assert f"autograder/checks/{ASSIGNMENT}.py" in names and "course_lib/metrics.py" in names
+    (root / "submission").mkdir()
+    (root / "submission" / f"{ASSIGNMENT}.ipynb").write_bytes(notebooks["solution"].read_bytes())
+    env = {
+        **os.environ,
+        "AUTOGRADER_ROOT": str(root),
+        "AUTOGRADER_PYTHON": sys.executable,
+        "PYTHONPATH": "",
+    }
+    subprocess.run(
+        ["bash", str(root / "source" / "run_autograder")],
+        env=env,
+        check=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    data = json.loads((root / "results" / "results.json").read_text())
+    max_score = sum(t["max_score"] for t in data["tests"])
+    assert data["score"] == max_score > 0, data["output"]
+
+
+@pytest.mark.slow
+def test_grade_all_resumes_after_being_killed(notebooks, tmp_path, capsys):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for index in range(8):
+        kind = "solution" if index % 2 else "release"
+        (submissions / f"student{index}.ipynb").write_bytes(notebooks[kind].read_bytes())
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade-all",
+        ASSIGNMENT,
+        str(submissions),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
+        "--source",
+        str(notebooks["release"]),
+    ]
+    process = subprocess.Popen(command, cwd=REPO, start_new_session=True)
+    results = out / "results"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(results.glob("*.json")):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = list(results.glob("*.json"))
+    assert 1 <= len(done) < 8
+    assert not list(results.glob(".*tmp*")), "a partial results file was left behind"
+    assert (
+        main(
+            [
+                "grade-all",
+                ASSIGNMENT,
+                str(submissions),
+                "--out",
+                str(out),
+                "--workers",
+                "2",
+                "--no-progress",
+                "--source",
+                str(notebooks["release"]),
+            ]
+        )
+        == 0
+    )
+    assert f"skipped {len(done)} (already graded)" in capsys.readouterr().out
+    rows = (out / "gradebook.csv").read_text().splitlines()
+    assert len(rows) == 9
+    scores = {row.split(",")[0]: float(row.split(",")[1]) for row in rows[1:]}
+    assert scores["student0"] == 0 and scores["student1"] > 0
+    assert scores["student1"] == scores["student3"]
