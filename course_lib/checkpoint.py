@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,45 @@ def set_rng_state(state: dict[str, Any], generators: Iterable[torch.Generator] =
         )
     for generator, saved in zip(generators, state["generators"], strict=True):
         generator.set_state(saved)
+
+
+def loader_generators(loaders: Mapping[str, Any]) -> list[torch.Generator]:
+    """The torch.Generators that drive the loaders' shuffling (and augmentation), in a fixed
+    order: ``loader.generator``, ``loader.sampler.generator``, each found once."""
+    found: list[torch.Generator] = []
+    for name in sorted(loaders):
+        loader = loaders[name]
+        for owner in (loader, getattr(loader, "sampler", None)):
+            generator = getattr(owner, "generator", None)
+            if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+                found.append(generator)
+    return found
+
+
+def training_state(model, optimizer, scheduler, scaler, generators, **info: Any) -> dict:
+    """Everything a run needs to continue: the states of the model, optimizer, scheduler,
+    grad scaler and random generators, the model's signature and ``info`` (epoch, config...)."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "model_name": (info.get("config") or {}).get("model"),
+        "model_signature": model_signature(model),
+        "rng": rng_state(generators),
+        **info,
+    }
+
+
+def restore_training_state(checkpoint, model, optimizer, scheduler, scaler, generators) -> None:
+    """Load what :func:`training_state` saved into live objects (and the random states)."""
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None and checkpoint["scheduler"] is not None:
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    if scaler is not None and checkpoint["scaler"] is not None:
+        scaler.load_state_dict(checkpoint["scaler"])
+    set_rng_state(checkpoint["rng"], generators)
 
 
 def model_signature(model: nn.Module) -> dict[str, list[int]]:

@@ -186,13 +186,13 @@ _CONFIGS: dict[str, TrainConfig] = {
             stages=(
                 StageConfig(
                     "train",
-                    20,
+                    10,
                     None,
                     lr=1e-3,
                     scheduler="cyclic",
                     base_lr=2e-4,
                     max_lr=2e-3,
-                    step_size_up=140,
+                    step_size_up=145,  # 5 epochs of 29 batches: one cycle in 10 epochs
                 ),
             ),
         ),

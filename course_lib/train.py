@@ -30,10 +30,10 @@ from torch import Tensor, nn
 from course_lib.checkpoint import (
     check_compatible,
     load_checkpoint,
-    model_signature,
-    rng_state,
+    loader_generators,
+    restore_training_state,
     save_checkpoint,
-    set_rng_state,
+    training_state,
 )
 from course_lib.history import CHECKPOINT_DIR, prediction_rows, read_csv, write_csv
 from course_lib.metrics import topk_accuracy
@@ -144,36 +144,24 @@ def evaluate(
 
 
 class DeviceLoader:
-    """Wrap a loader: move each batch to ``device``, apply ``transform`` to the images there
-    (e.g. batched augmentation) and, optionally, convert them to channels_last."""
+    """Wrap a loader: move each batch to ``device`` and, optionally, make the images
+    channels_last (NHWC, the layout tensor cores and oneDNN convolutions prefer)."""
 
     def __init__(
-        self,
-        loader: Iterable[tuple[Tensor, Tensor]],
-        device: torch.device,
-        *,
-        transform: Callable[[Tensor], Tensor] | None = None,
-        channels_last: bool = False,
+        self, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device, channels_last: bool
     ) -> None:
-        self.loader, self.device = loader, device
-        self.transform, self.channels_last = transform, channels_last
+        self.loader, self.device, self.channels_last = loader, device, channels_last
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         non_blocking = self.device.type == "cuda"
         for images, labels in self.loader:
             images = images.to(self.device, non_blocking=non_blocking)
-            if self.transform is not None:
-                images = self.transform(images)
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             yield images, labels.to(self.device, non_blocking=non_blocking)
 
     def __len__(self) -> int:
         return len(self.loader)
-
-    @property
-    def dataset(self) -> Any:
-        return self.loader.dataset
 
 
 def fit(
@@ -196,7 +184,6 @@ def fit(
     early_stopping: int | None = None,
     amp: bool | None = None,
     channels_last: bool | None = None,
-    batch_transforms: Mapping[str, Callable[[Tensor], Tensor]] | None = None,
 ) -> list[dict[str, Any]]:
     """Train for ``epochs`` epochs of ``loaders["train"]``, evaluating on ``loaders["val"]``.
 
@@ -206,9 +193,8 @@ def fit(
     ``checkpoints/last.pt`` (``best.pt`` at the lowest validation loss). ``resume`` (a path
     or a loaded checkpoint of this stage) restores everything and continues. With
     ``early_stopping=p`` the stage ends after ``p`` epochs without a lower validation loss.
-    ``amp`` and ``channels_last`` default to on for CUDA, off elsewhere.
-    ``batch_transforms`` maps "train"/"val" to functions applied to image batches on the
-    device. ``train_step`` and ``metric`` can be replaced (e.g. by a student's versions).
+    ``amp`` and ``channels_last`` default to on for CUDA, off elsewhere. ``train_step`` and
+    ``metric`` can be replaced (e.g. by a student's versions).
     """
     device = torch.device(device) if device is not None else model_device(model)
     amp = device.type == "cuda" if amp is None else amp
@@ -216,12 +202,8 @@ def fit(
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     loss_fn = loss_fn if loss_fn is not None else loss_for(model)
     scaler = torch.amp.GradScaler(device.type) if amp else None
-    transforms = dict(batch_transforms or {})
     wrapped = {
-        name: DeviceLoader(
-            loader, device, transform=transforms.get(name), channels_last=channels_last
-        )
-        for name, loader in loaders.items()
+        name: DeviceLoader(loader, device, channels_last) for name, loader in loaders.items()
     }
     generators = loader_generators(loaders)
     history, predictions, stopped = list(history), [], False
@@ -230,7 +212,9 @@ def fit(
         where = "checkpoint" if isinstance(resume, dict) else str(resume)
         check_compatible(checkpoint, model=model, config=config, path=where)
         history, stopped = list(checkpoint["history"]), checkpoint["stopped"]
-        _restore(checkpoint, model, optimizer, scheduler, scaler, generators, stage=stage)
+        if checkpoint["stage"] != stage:
+            raise ValueError(f"{where} was saved in stage {checkpoint['stage']!r}, not {stage!r}")
+        restore_training_state(checkpoint, model, optimizer, scheduler, scaler, generators)
         if run_dir is not None and (Path(run_dir) / "predictions.csv").is_file():
             rows = read_csv(Path(run_dir) / "predictions.csv")
             predictions = [row for row in rows if row["epoch"] <= checkpoint["epoch"]]
@@ -239,26 +223,16 @@ def fit(
     for _ in range(done, 0 if stopped else epochs):
         start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
         train = train_step(
-            model,
-            wrapped["train"],
-            optimizer,
-            loss_fn=loss_fn,
-            scheduler=scheduler,
-            device=device,
-            **step_extra,
-        )
+            model, wrapped["train"], optimizer, loss_fn=loss_fn, scheduler=scheduler,
+            device=device, **step_extra,
+        )  # fmt: skip
         row = {"epoch": len(history) + 1, "stage": stage, "lr": lr}
         row.update({f"train_{key}": value for key, value in train.items()})
         if "val" in wrapped:
             val = evaluate(
-                model,
-                wrapped["val"],
-                loss_fn=loss_fn,
-                device=device,
-                metric=metric,
-                topk=topk,
-                amp=amp,
-            )
+                model, wrapped["val"], loss_fn=loss_fn, device=device, metric=metric,
+                topk=topk, amp=amp,
+            )  # fmt: skip
             row.update({f"val_{k}": v for k, v in val.items() if k not in ("preds", "targets")})
             predictions += prediction_rows(row["epoch"], val["preds"], val["targets"])
         row["seconds"] = round(time.perf_counter() - start, 3)
@@ -266,50 +240,15 @@ def fit(
         log.info("epoch %d (%s): %s", row["epoch"], stage, _describe(row))
         stopped = _should_stop(history, stage, early_stopping)
         if run_dir is not None:
-            state = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "config": config, "model_name": (config or {}).get("model"),
-                "model_signature": model_signature(model), "epoch": row["epoch"],
-                "stage": stage, "stopped": stopped, "metrics": row, "history": history,
-                "rng": rng_state(generators),
-            }  # fmt: skip
+            state = training_state(
+                model, optimizer, scheduler, scaler, generators, config=config,
+                epoch=row["epoch"], stage=stage, stopped=stopped, metrics=row, history=history,
+            )  # fmt: skip
             _write_epoch(Path(run_dir), state, history, predictions)
         if stopped:
             log.info("early stopping: no lower val_loss for %d epochs", early_stopping)
             break
     return history
-
-
-def loader_generators(loaders: Mapping[str, Any]) -> list[torch.Generator]:
-    """The torch.Generators that drive the loaders' shuffling, in a fixed order."""
-    found: list[torch.Generator] = []
-    for name in sorted(loaders):
-        loader = loaders[name]
-        for owner in (
-            loader,
-            getattr(loader, "sampler", None),
-            getattr(loader, "batch_sampler", None),
-        ):
-            generator = getattr(owner, "generator", None)
-            if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
-                found.append(generator)
-    return found
-
-
-def _restore(checkpoint, model, optimizer, scheduler, scaler, generators, *, stage: str) -> None:
-    if checkpoint["stage"] != stage:
-        raise ValueError(
-            f"the checkpoint was saved in stage {checkpoint['stage']!r}, not {stage!r}"
-        )
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    if scheduler is not None and checkpoint["scheduler"] is not None:
-        scheduler.load_state_dict(checkpoint["scheduler"])
-    if scaler is not None and checkpoint["scaler"] is not None:
-        scaler.load_state_dict(checkpoint["scaler"])
-    set_rng_state(checkpoint["rng"], generators)
 
 
 def _should_stop(history: list[dict[str, Any]], stage: str, patience: int | None) -> bool:
