@@ -381,13 +381,14 @@ def test_run_compress_on_a_small_model(tiny_imagenet, tmp_path):
 
     result = run_compress(
         model, loaders, tmp_path / "out", max_rank=4, cam_images=6,
-        boxes=val.boxes(), decompose=counting_tt_svd,
+        boxes=val.boxes(), decompose=counting_tt_svd, control=True,
     )  # fmt: skip
     assert len(used) == 3  # one TT-SVD per Linear of the head
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
     table = read_csv(tmp_path / "out" / "summary.csv")
-    assert [row["model"] for row in table][:2] == ["original", "TT-compressed"] and len(table) == 3
-    assert table[0]["classifier_parameters"] > 10 * table[-1]["classifier_parameters"]
+    assert [row["model"] for row in table][:2] == ["original", "TT-compressed"] and len(table) == 4
+    assert table[0]["classifier_parameters"] > 10 * table[2]["classifier_parameters"]
+    assert table[3]["classifier_parameters"] == table[0]["classifier_parameters"]  # the control
     assert result["classifier_reduction"] > 10 and result["layers"][0] == "classifier.0"
     assert result["pooled"]["classifier.0"]["feature_size"] == (1, 1)
     assert len(result["finetune_history"]) == 1

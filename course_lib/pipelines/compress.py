@@ -73,6 +73,7 @@ def run_compress(
     fold_pooling: bool = True,
     finetune_epochs: int = 1,
     stage: StageConfig | None = None,
+    control: bool = False,
     cam_layer: str | None = None,
     cam_images: int = 16,
     boxes: Sequence[Sequence[int]] | Tensor | None = None,
@@ -91,8 +92,9 @@ def run_compress(
     first ``cam_images``; ``boxes`` are theirs, in loader order). ``layers`` defaults to every
     Linear of ``model.classifier``; ``ranks``/``max_rank``/``eps`` as in ``compress_model``.
     ``stage`` defaults to the checkpoint config's head stage, else ``HEAD_STAGE``, with
-    ``finetune_epochs`` epochs (0 skips fine-tuning). The graded steps can be swapped through
-    the last keywords.
+    ``finetune_epochs`` epochs (0 skips fine-tuning); ``control`` also fine-tunes a copy of the
+    uncompressed model the same way, to show how much the fine-tuning alone moves top-1. The
+    graded steps can be swapped through the last keywords.
     """
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
     config = None
@@ -113,12 +115,17 @@ def run_compress(
 
     rows = [_row("original", model, top1(model))]
     rows.append(_row("TT-compressed", compressed, top1(compressed)))
-    history = []
+    history, steps = [], (train_step, metric, freeze)
     if finetune_epochs > 0:
         stage = _finetune_stage(stage, config, finetune_epochs)
-        history = _finetune(compressed, loaders, stage, device, train_step, metric, freeze)
+        history = _finetune(compressed, loaders, stage, device, *steps)
         name = f"TT + head fine-tuned ({finetune_epochs} ep.)"
         rows.append(_row(name, compressed, history[-1]["val_top1"]))
+    final = rows[-1]
+    if control and finetune_epochs > 0:  # how much the fine-tuning alone moves top-1
+        reference = copy.deepcopy(model)
+        top1_control = _finetune(reference, loaders, stage, device, *steps)[-1]["val_top1"]
+        rows.append(_row("original + head fine-tuned (control)", reference, top1_control))
     cams = compare_cams(
         model, compressed, images.to(device), labels, layer=cam_layer, boxes=boxes, cam_fn=cam_fn
     )
@@ -127,8 +134,8 @@ def run_compress(
         layers=layers,
         pooled={name: vars(inputs) for name, inputs in pooled.items()},
         finetune_history=history,
-        classifier_reduction=rows[0]["classifier_parameters"] / rows[-1]["classifier_parameters"],
-        top1_drop=rows[0]["top1"] - rows[-1]["top1"],
+        classifier_reduction=rows[0]["classifier_parameters"] / final["classifier_parameters"],
+        top1_drop=rows[0]["top1"] - final["top1"],
     )
     text = json.dumps(result, indent=2, default=str)
     atomic_write(out_dir / "summary.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
