@@ -280,3 +280,23 @@ def _write(path: Path, write: Callable[[Path], Any]) -> str:
     finally:
         temporary.unlink(missing_ok=True)
     return str(path)
+
+
+def feature_model(
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    weights: str | None = None,
+    device: torch.device | str | None = None,
+) -> nn.Module:
+    """The model whose features are compared: a trained checkpoint's, or torchvision's VGG16
+    with ``weights`` (article 002's pretrained fc7 features)."""
+    from course_lib.models import load_torchvision
+    from course_lib.pipelines.explain import model_from_checkpoint
+
+    if (checkpoint is None) == (weights is None):
+        raise ValueError("give exactly one of checkpoint (a trained model) or weights (VGG16)")
+    if checkpoint is not None:
+        model, _ = model_from_checkpoint(checkpoint, device=device)
+        return model
+    model = load_torchvision("vgg16", weights=weights)
+    return model.to(device) if device is not None else model
