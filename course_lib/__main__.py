@@ -97,7 +97,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     summary = run_demo(
         args.out, data_root=args.data, cacd_root=args.cacd, device=get_device(args.device),
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, quick=args.quick,
     )  # fmt: skip
     print(f"\nDemo finished in {sum(summary['seconds'].values()):.0f} s")
     print(f"  transfer (test): {summary['transfer_test']}")
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--data", type=Path, help="real Tiny ImageNet root (default: synthetic)")
     demo.add_argument("--cacd", type=Path, help="real CACD folder (default: synthetic)")
+    demo.add_argument("--quick", action="store_true", help="smoke run: less data, 1 epoch")
 
     data = command("data", _data, "verify a Tiny ImageNet folder, split, draw the grid, cache")
     data.add_argument("root", type=Path)

@@ -47,12 +47,18 @@ def run_demo(
     cacd_root: str | os.PathLike | None = None,
     device: torch.device | str | None = None,
     overwrite: bool = False,
+    quick: bool = False,
 ) -> dict[str, Any]:
-    """Run every pipeline into ``out_dir``; return the report's path and the key figures."""
+    """Run every pipeline into ``out_dir``; return the report's path and the key figures.
+
+    ``quick`` is a smoke run (smaller synthetic data, one epoch per training stage) that
+    checks every step and the report in a fraction of the time.
+    """
     out = prepare_run_dir(out_dir, overwrite=overwrite)
     real = data_root is not None
     device = torch.device(device) if device is not None else torch.device("cpu")
-    tiny, cacd = _datasets(out / "data", data_root, cacd_root)
+    epochs = 1 if quick else None
+    tiny, cacd = _datasets(out / "data", data_root, cacd_root, quick=quick)
     steps: list[tuple[str, Any]] = []
     sections: list[Section] = []
 
@@ -69,7 +75,7 @@ def run_demo(
     transfer_config = "transfer_vgg16" if real else "transfer_demo"
     transfer = step(
         "transfer", run_transfer, transfer_config, data_root=tiny, out_dir=out / "transfer",
-        device=device, cache_dir=out / "data_pipeline" / "cache",
+        device=device, epochs=epochs, cache_dir=out / "data_pipeline" / "cache",
     )  # fmt: skip
     sections.append(_training_section("2. Transfer learning", out / "transfer", transfer))
     checkpoint = out / "transfer" / "checkpoints" / "last.pt"
@@ -77,12 +83,16 @@ def run_demo(
 
     feature_model = load_torchvision("vgg16", weights="IMAGENET1K_V1") if real else model
     features = step(
-        "features", run_features, tiny, out / "features", model=feature_model, device=device
-    )
+        "features", run_features, tiny, out / "features", model=feature_model, device=device,
+        num_clusters=30 if real else 4,
+    )  # fmt: skip
     sections.append(_features_section(features))
 
     age_config = "age_convnext_tiny" if cacd_root is not None else "age_demo"
-    age = step("age", run_age, age_config, data_root=cacd, out_dir=out / "age", device=device)
+    age = step(
+        "age", run_age, age_config, data_root=cacd, out_dir=out / "age", device=device,
+        epochs=epochs,
+    )  # fmt: skip
     sections.append(_training_section("4. Age groups (CACD)", out / "age", age))
 
     val = TinyImageNet(tiny, "val", transform=val_transform())
@@ -112,15 +122,22 @@ def run_demo(
 
 
 def _datasets(
-    folder: Path, data_root: str | os.PathLike | None, cacd_root: str | os.PathLike | None
+    folder: Path,
+    data_root: str | os.PathLike | None,
+    cacd_root: str | os.PathLike | None,
+    *,
+    quick: bool,
 ) -> tuple[Path, Path]:
     """The dataset folders: the given real ones, else synthetic ones written under ``folder``."""
     tiny = Path(data_root) if data_root is not None else folder / "tiny-imagenet"
     cacd = Path(cacd_root) if cacd_root is not None else folder / "cacd"
+    per_class = 30 if quick else 100
     if data_root is None:
-        make_tiny_imagenet(tiny, num_classes=10, train_per_class=100, val_per_class=20, seed=0)
+        make_tiny_imagenet(
+            tiny, num_classes=10, train_per_class=per_class, val_per_class=20, seed=0
+        )
     if cacd_root is None:
-        make_cacd(cacd, people=48, images_per_person=12, seed=0)
+        make_cacd(cacd, people=24 if quick else 48, images_per_person=12, seed=0)
     return tiny, cacd
 
 
