@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # nbformat's JSON schema never uses the "iri" formats, whose optional validator builds a
+    # grammar at import time (seconds); without it jsonschema simply skips those formats.
+    sys.modules.setdefault("rfc3987_syntax", None)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -18,6 +18,7 @@ from pathlib import Path
 from autograder.notebook import SubmissionError
 from autograder.references import references_for
 from autograder.results import write_gradebook
+from autograder.sandbox.host import warm_up
 from autograder.spec import load_checks
 from autograder.submissions import find_notebook, grade_to_file
 from course_lib.utils import progress
@@ -89,6 +90,7 @@ def grade_all(
     )
     if todo:
         checks = load_checks(assignment)
+        warm_up(assignment)  # the sandbox server starts while references are made
         references = references_for(checks, checks.cases)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = [

@@ -20,7 +20,7 @@ from autograder import asserts, plaindata
 from autograder.extract import extract
 from autograder.notebook import SubmissionError
 from autograder.references import references_for
-from autograder.sandbox.host import Limits, Outcome
+from autograder.sandbox.host import Limits, Outcome, warm_up
 from autograder.sandbox.session import run_cases
 from autograder.spec import Case, Checks, Context, load_checks
 
@@ -91,6 +91,7 @@ def grade_notebook(
     start = time.monotonic()
     notebook = Path(notebook)
     checks = load_checks(assignment)
+    warm_up(assignment, limits=limits)  # the sandbox server starts while references are made
     cases = checks.select(hidden=hidden)
     if references is None:
         references = references_for(checks, cases, refs_file=refs_file)

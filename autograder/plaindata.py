@@ -75,13 +75,17 @@ def type_name(value: Any) -> str:
 
 
 class _Encoder:
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self.arrays: list[np.ndarray] = []
         self.items = 0
+        self.limit = self.left = max_bytes
 
     def array(self, data: np.ndarray) -> str:
         if data.dtype.hasobject:
             raise PlainDataError("object arrays cannot be encoded")
+        self.left -= data.nbytes
+        if self.left < 0:
+            raise PlainDataError(f"output larger than the {self.limit / 2**20:g} MB limit")
         self.arrays.append(np.ascontiguousarray(data))
         return f"a{len(self.arrays) - 1}"
 
@@ -158,9 +162,12 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def pack(value: Any) -> bytes:
-    """Encode ``value`` as a zip of ``manifest.json`` and ``a<i>.npy`` members (stored)."""
-    encoder = _Encoder()
+def pack(value: Any, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """Encode ``value`` as a zip of ``manifest.json`` and ``a<i>.npy`` members (stored).
+
+    PlainDataError when its arrays hold more than ``max_bytes``.
+    """
+    encoder = _Encoder(max_bytes)
     manifest = json.dumps({"value": encoder(value)}, allow_nan=False)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

@@ -83,6 +83,8 @@ def test_compressed_and_oversized_archives_are_refused():
     big = plaindata.pack(torch.zeros(1000))
     with pytest.raises(PlainDataError, match="larger"):
         plaindata.unpack(big, max_bytes=1000)
+    with pytest.raises(PlainDataError, match="larger than the"):
+        plaindata.pack([torch.zeros(100), torch.zeros(100)], max_bytes=600)
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ RLIMITS_NOTE = (
 class Limits:
     """Resource limits of one sandbox process."""
 
-    memory_bytes: int = 3 * 2**30  # heap and anonymous mappings (RLIMIT_DATA)
+    memory_bytes: int = 2 * 2**30  # heap and anonymous mappings (RLIMIT_DATA), imports included
     address_space_bytes: int = 24 * 2**30  # a backstop: torch alone maps about 4 GB
     cpu_seconds: int = 900
     processes: int = 64
@@ -121,6 +121,13 @@ def sandbox_mode() -> str:
     return "rlimits"
 
 
+def warm_up(assignment: str, *, limits: Limits | None = None) -> None:
+    """Start the fork server of ``assignment`` now (in namespaces mode), without waiting for it."""
+    if sandbox_mode() == "namespaces":
+        startup = (limits or Limits()).startup_seconds
+        launch.zygote(assignment, sandbox_library(assignment), startup=startup)
+
+
 class Sandbox:
     """One sandbox process holding one submission's code."""
 
@@ -164,12 +171,9 @@ class Sandbox:
                     workdir=launch.WORKDIR,
                 )
                 server = launch.zygote(
-                    self.assignment,
-                    library,
-                    preload=self.preload,
-                    startup=self.limits.startup_seconds,
+                    self.assignment, library, startup=self.limits.startup_seconds
                 )
-                self.pid = server.start(child_fds, setup, self.folder)
+                self.pid = server.start(child_fds, {**setup, "preload": self.preload}, self.folder)
             else:
                 setup.update(
                     jail=None, workdir=str(scratch), sys_path=[str(library), *launch.python_paths()]

@@ -88,6 +88,7 @@ def enter(spec: dict[str, Any]) -> None:
     ``spec``: ``root`` (an empty host folder to mount the new root on), ``binds`` (``[source,
     target, mode]``), ``symlinks`` (``[path, target]``), ``hide`` (paths to cover with an
     empty folder), ``workdir`` (the scratch folder, already bound) and ``uid`` (or None to stay).
+    A /proc of the new PID namespace is mounted when the kernel allows it.
     """
     root = Path(spec["root"])
     mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -99,6 +100,7 @@ def enter(spec: dict[str, Any]) -> None:
         if not os.path.lexists(link):
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(target)
+    _mount_proc(root / "proc")
     empty = root / ".empty"
     empty.mkdir()
     for path in spec["hide"]:
@@ -112,6 +114,18 @@ def enter(spec: dict[str, Any]) -> None:
         os.setgid(uid)
         os.setuid(uid)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _mount_proc(target: Path) -> None:
+    """A /proc of the sandbox's own PID namespace (libraries read /proc/self/maps and cpuinfo).
+
+    Optional: some containers refuse it, and the sandbox works without it.
+    """
+    target.mkdir()
+    try:
+        mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError:
+        target.rmdir()
 
 
 def set_limits(limits: dict[str, int]) -> None:

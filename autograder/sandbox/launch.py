@@ -175,13 +175,17 @@ class SpawnLauncher:
 
 
 class ZygoteLauncher:
-    """A fork server for one assignment; each ``start`` returns the pid of a new sandbox."""
+    """A fork server for one assignment; each ``start`` returns the pid of a new sandbox.
 
-    def __init__(
-        self, assignment: str, library: Path, *, startup: float, preload: list[str]
-    ) -> None:
+    Creating one does not wait: the server imports torch while the caller goes on (extracting,
+    computing references); the first ``start`` waits until it is ready.
+    """
+
+    def __init__(self, assignment: str, library: Path, *, startup: float) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.lock = threading.Lock()
+        self.ready = False
+        self.startup = startup
         self.log = tempfile.NamedTemporaryFile(prefix="autograder-zygote-", suffix=".log")
         self.home = tempfile.TemporaryDirectory(prefix="autograder-zygote-")
         env = {
@@ -190,47 +194,41 @@ class ZygoteLauncher:
             "TMPDIR": self.home.name,
             "MPLCONFIGDIR": self.home.name,
         }  # sandboxes switch to their scratch folder
+        script = library / "autograder" / "sandbox" / "zygote.py"
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-S",
-                "-s",
-                str(library / "autograder" / "sandbox" / "zygote.py"),
-                str(theirs.fileno()),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=self.log,
-            pass_fds=(theirs.fileno(),),
-            env=env,
-            start_new_session=True,
-        )
+            [sys.executable, "-S", "-s", str(script), str(theirs.fileno())],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            pass_fds=(theirs.fileno(),), env=env, start_new_session=True,
+        )  # fmt: skip
         theirs.close()
         self.socket = ours
-        ours.settimeout(startup)
-        setup = {
-            "assignment": assignment,
-            "sys_path": [str(library), *python_paths()],
-            "preload": preload,
-        }
+        setup = {"assignment": assignment, "sys_path": [str(library), *python_paths()]}
+        ours.send(json.dumps(setup).encode())
+
+    def _wait_ready(self) -> None:
+        self.socket.settimeout(self.startup)
         try:
-            ours.send(json.dumps(setup).encode())
-            reply = json.loads(ours.recv(1 << 16) or b"{}")
+            reply = json.loads(self.socket.recv(1 << 16) or b"{}")
         except (OSError, ValueError) as error:
             reply = {"error": str(error)}
         if reply.get("kind") != "ready":
-            self.close()
             self.log.seek(0)
             tail = self.log.read()[-3000:].decode(errors="replace")
             raise RuntimeError(f"the sandbox fork server did not start: {reply}\n{tail}")
+        self.ready = True
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def start(self, fds: list[int], setup: dict[str, Any], cwd: Path) -> int:
-        """Fork a sandbox that receives ``fds`` (cmd, result, lifeline, log) and ``setup``."""
+        """Fork a sandbox that receives ``fds`` (cmd, result, lifeline, log) and ``setup``.
+
+        ``setup["preload"]`` names modules the server imports first, once (trusted names).
+        """
         with self.lock:
+            if not self.ready:
+                self._wait_ready()
             socket.send_fds(self.socket, [json.dumps(setup).encode()], fds)
             reply = json.loads(self.socket.recv(1 << 16) or b"{}")
         if "pid" not in reply:
@@ -252,19 +250,12 @@ _zygotes: dict[str, ZygoteLauncher] = {}
 _zygote_lock = threading.Lock()
 
 
-def zygote(
-    assignment: str, library: Path, *, startup: float, preload: list[str] | None = None
-) -> ZygoteLauncher:
-    """The fork server of ``assignment`` in this process (started, or restarted, on demand).
-
-    ``preload``: modules to import before forking (those the source notebook imports).
-    """
+def zygote(assignment: str, library: Path, *, startup: float) -> ZygoteLauncher:
+    """The fork server of ``assignment`` in this process (started, or restarted, on demand)."""
     with _zygote_lock:
         server = _zygotes.get(assignment)
         if server is None or not server.alive:
-            server = _zygotes[assignment] = ZygoteLauncher(
-                assignment, library, startup=startup, preload=preload or []
-            )
+            server = _zygotes[assignment] = ZygoteLauncher(assignment, library, startup=startup)
         return server
 
 

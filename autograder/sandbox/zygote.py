@@ -22,7 +22,7 @@ def main() -> None:
     setup = json.loads(server.recv(1 << 20))
     sys.path[:] = setup["sys_path"]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    _preload(setup["assignment"], setup.get("preload", []))
+    _preload(setup["assignment"])
     server.send(json.dumps({"kind": "ready"}).encode())
     while True:
         try:
@@ -31,11 +31,13 @@ def main() -> None:
             break
         if not message:
             break
+        request = json.loads(message)
+        _import_all(request.get("preload", []))
         pid = os.fork()
         if pid == 0:
             try:
                 server.close()
-                _child(json.loads(message), fds)
+                _child(request, fds)
             finally:
                 os._exit(70)
         for fd in fds:
@@ -43,8 +45,8 @@ def main() -> None:
         server.send(json.dumps({"pid": pid}).encode())
 
 
-def _preload(assignment: str, modules: list[str]) -> None:
-    """Import what every sandbox needs (and ``modules``), so that forked sandboxes start warm."""
+def _preload(assignment: str) -> None:
+    """Import what every sandbox needs, so that forked sandboxes start warm."""
     import numpy  # noqa: F401
     import torch
 
@@ -56,11 +58,18 @@ def _preload(assignment: str, modules: list[str]) -> None:
     from autograder.sandbox import runner  # noqa: F401
     from autograder.spec import load_checks
 
-    checks = load_checks(assignment)
-    for module in sorted({*checks.functions.values(), *modules}):
+    _import_all(load_checks(assignment).functions.values())
+
+
+def _import_all(modules) -> None:
+    """Import ``modules`` (names from the checks and the instructor's notebook), skipping any
+    that fail: the student edition may lack one, and the sandbox will say so."""
+    for module in sorted(set(modules)):
+        if module in sys.modules:
+            continue
         try:
             importlib.import_module(module)
-        except Exception:  # the student edition may lack a module; the sandbox will say so
+        except Exception:
             continue
 
 
