@@ -1,9 +1,9 @@
 """One real nbgrader course run per test session, shared by the notebook and nbgrader tests.
 
 Executing notebooks is the slow part of the suite, so it happens once: a temporary course with
-the repository's ``nbgrader_config.py`` and ``solutions/``; ``nbgrader generate_assignment`` for
-every assignment; then ``nbgrader autograde`` of two submissions per assignment (each timed),
-and ``nbgrader generate_feedback``:
+the repository's ``nbgrader_config.py`` and ``solutions/``; nbgrader's generate_assignment for
+every assignment; then autograde and generate_feedback of two submissions per assignment (the
+execution time of each notebook is read from nbclient's cell metadata):
 
 - ``solution``: the source notebook, whose graded functions also emit a real torch warning on
   stderr every time they are called (nbgrader alone would zero such grade cells);
@@ -14,16 +14,24 @@ Test modules get the run through :func:`course_run`, which executes it on first 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
-import time
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
 
-from autograder.release import build_bundle, make_course, run_nbgrader
+from autograder.release import build_bundle, make_course, nbgrader_env
 from autograder.student_edition import ASSIGNMENTS
+
+# Kernels share the CPU cores with this process: idle OpenMP threads sleep instead of spinning,
+# which otherwise multiplies the CPU time of small models on a busy machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDENTS = ("solution", "release")
@@ -76,13 +84,53 @@ class CourseRun:
         return path.read_text(encoding="utf-8")
 
 
+#: Runs nbgrader's own converters (what its command line runs) for a list of steps, in one
+#: process: nbgrader starts once instead of once per step.
+NBGRADER_STEPS = """
+import json, sys
+from nbgrader.apps import NbGraderAPI
+from traitlets.config.loader import PyFileConfigLoader
+
+course, steps = sys.argv[1], json.loads(sys.argv[2])
+config = PyFileConfigLoader("nbgrader_config.py", path=course).load_config()
+config.CourseDirectory.root = course
+api = NbGraderAPI(config=config)
+for step, *args in steps:
+    result = getattr(api, step)(*args)
+    if not result["success"]:
+        sys.exit(f"nbgrader {step} {args} failed:\\n{result.get('log')}\\n{result.get('error')}")
+"""
+
+
+def run_steps(course: Path, steps: list[list[str]]) -> None:
+    """Run nbgrader ``steps`` (``[api_method, *args]``) in the course folder ``course``."""
+    done = subprocess.run(
+        [sys.executable, "-c", NBGRADER_STEPS, str(course), json.dumps(steps)],
+        cwd=course,
+        env=nbgrader_env(ROOT),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader failed in {course}:\n{done.stderr[-5000:]}")
+
+
+def execution_seconds(nb: nbformat.NotebookNode) -> float:
+    """Seconds from the first cell's start to the last cell's end, from nbclient's metadata."""
+    times = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
+    times = [t for t in times if "iopub.execute_input" in t and "shell.execute_reply" in t]
+    start = datetime.fromisoformat(times[0]["iopub.execute_input"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(times[-1]["shell.execute_reply"].replace("Z", "+00:00"))
+    return (end - start).total_seconds()
+
+
 def _run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
     from nbgrader.api import Gradebook
 
     make_course(course, assignments, root=ROOT)
-    run = CourseRun(course, assignments)
+    run_steps(course, [["generate_assignment", a] for a in assignments])
     for assignment in assignments:
-        run_nbgrader(["generate_assignment", assignment, "--force"], course=course)
         name = f"{assignment}.ipynb"
         submitted = course / "submitted"
         with_warnings(
@@ -92,16 +140,22 @@ def _run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
         shutil.copy(
             course / "assignments" / assignment / name, submitted / "release" / assignment / name
         )
-        for student in STUDENTS:
-            start = time.monotonic()
-            run_nbgrader(["autograde", assignment, "--student", student, "--force"], course=course)
-            run.seconds[student, assignment] = time.monotonic() - start
-        run_nbgrader(["generate_feedback", assignment, "--force"], course=course)
+    steps = [
+        [step, a, student]
+        for a in assignments
+        for student in STUDENTS
+        for step in ("autograde", "generate_feedback")
+    ]
+    run_steps(course, steps)
+    run = CourseRun(course, assignments)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for assignment in assignments:
             for student in STUDENTS:
                 submission = gradebook.find_submission(assignment, student)
                 run.scores[student, assignment] = (submission.score, submission.max_score)
+                run.seconds[student, assignment] = execution_seconds(
+                    run.autograded(student, assignment)
+                )
     return run
 
 

@@ -2,7 +2,7 @@
 
 Scanned: the nbgrader release ``assignments/`` and the student bundle of every assignment
 (``python -m autograder release``). A reference body is recognised by its distinctive lines
-(whitespace-normalised, at least 3 lines in a row, or the whole body when shorter); the
+(whitespace-normalised, 4 lines in a row, or the whole body when shorter); the
 bundle must not hold the body of any function graded in its assignment or later.
 """
 
@@ -26,7 +26,7 @@ UNITS = graded_units(ROOT / "course_lib")
 MARKER = re.compile(r"^[ \t]*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)", re.MULTILINE)
 #: The grading engine's own modules name the markers in their documentation and parsers.
 ENGINE = re.compile(r"/autograder/(?!checks/)[^/]+(/[^/]+)?\.py$")
-WINDOW = 3
+WINDOW = 4
 
 
 def normalised_lines(text: str) -> list[str]:
