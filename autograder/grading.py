@@ -20,7 +20,8 @@ from autograder import asserts, plaindata
 from autograder.extract import extract
 from autograder.notebook import SubmissionError
 from autograder.references import references_for
-from autograder.sandbox.host import Limits, Outcome, warm_up
+from autograder.sandbox.host import warm_up
+from autograder.sandbox.limits import Limits, Outcome
 from autograder.sandbox.session import run_cases
 from autograder.spec import Case, Checks, Context, load_checks
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from autograder import plaindata
 from autograder.grading import TestResult, judge
 from autograder.references import deterministic, references_for
-from autograder.sandbox.host import Outcome
+from autograder.sandbox.limits import Outcome
 from autograder.sandbox.runner import describe_error
 from autograder.spec import load_checks
 

@@ -13,14 +13,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from autograder.sandbox.host import (
-    CellLoadError,
-    Limits,
-    Outcome,
-    Sandbox,
-    SandboxError,
-    sandbox_mode,
-)
+from autograder.sandbox.host import Sandbox, sandbox_mode
+from autograder.sandbox.limits import CellLoadError, Limits, Outcome, SandboxError
 
 FATAL = {"timeout", "crashed", "protocol"}
 #: Extra wall time allowed per submission beyond the cases' own limits.

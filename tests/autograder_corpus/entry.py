@@ -1,0 +1,50 @@
+"""Corpus entries: what a submission is made of and the result it must get.
+
+Each entry starts from the solution notebook (built from course_lib at test time) and replaces
+solution cells or rewrites the file. Most hostile code sits in ``topk_accuracy``; cells made by
+``topk_with`` misbehave only on the first public topk case and are correct otherwise, which
+checks that one killed case never costs (or gives) the others anything. ``fails`` names the
+cases that must fail: a graded function (all its cases) or one case name; all others pass.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder_corpus import solution_sources
+
+ASSIGNMENT = "a2_transfer"
+FIRST_TOPK = "topk_accuracy: top-1 and top-5 on random logits"
+ALL = ("build_vgg16_head", "set_trainable", "train_one_epoch", "topk_accuracy")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    fails: tuple[str, ...] = ()  # function names or case names
+    message: str = ""  # must appear in the feedback of a failed case or in the notes
+    cells: dict[str, str] = field(default_factory=dict)  # grade id -> new source
+    writer: Callable[[Path], None] | None = None  # writes the notebook file itself
+    isolation: bool = False  # meaningful (and safe) only with namespaces
+
+
+def topk_with(hostile: str, *, always: bool = False) -> str:
+    """A topk_accuracy cell that runs ``hostile`` (on the first public case, or always)."""
+    reference = solution_sources(ASSIGNMENT)["topk_accuracy"]
+    correct = re.sub(r"\bdef topk_accuracy\(", "def _correct_topk(", reference)
+    condition = "True" if always else "tuple(output.shape) == (64, 10)"
+    body = textwrap.indent(textwrap.dedent(hostile).strip(), " " * 8)
+    return (
+        f"{correct}\n\ndef topk_accuracy(output, target, topk=(1,)):\n"
+        f"    if {condition}:\n{body}\n    return _correct_topk(output, target, topk)\n"
+    )
+
+
+def topk_returning(expression: str, prelude: str = "") -> str:
+    """A wrong topk_accuracy that returns ``expression`` (after ``prelude``)."""
+    prelude = textwrap.indent(textwrap.dedent(prelude).strip(), " " * 4)
+    return f"def topk_accuracy(output, target, topk=(1,)):\n{prelude}\n    return {expression}\n"
