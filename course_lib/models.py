@@ -158,9 +158,13 @@ class TransferNet(nn.Module):
         self.classifier = classifier
 
     def forward(self, images: Tensor) -> Tensor:
+        return F.log_softmax(self.logits(images), dim=1)  # (N, num_classes)
+
+    def logits(self, images: Tensor) -> Tensor:
+        """Scores before the log-softmax (e.g. for Grad-CAM on a class score)."""
         x = self.features(images)  # (N, C, h, w)
         x = torch.flatten(self.avgpool(x), 1)  # (N, C * pool_h * pool_w)
-        return F.log_softmax(self.classifier(x), dim=1)  # (N, num_classes)
+        return self.classifier(x)  # (N, num_classes)
 
     def train(self, mode: bool = True) -> TransferNet:
         super().train(mode)

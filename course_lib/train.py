@@ -184,6 +184,7 @@ def fit(
     early_stopping: int | None = None,
     amp: bool | None = None,
     channels_last: bool | None = None,
+    extra_state: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train for ``epochs`` epochs of ``loaders["train"]``, evaluating on ``loaders["val"]``.
 
@@ -193,8 +194,9 @@ def fit(
     ``checkpoints/last.pt`` (``best.pt`` at the lowest validation loss). ``resume`` (a path
     or a loaded checkpoint of this stage) restores everything and continues. With
     ``early_stopping=p`` the stage ends after ``p`` epochs without a lower validation loss.
-    ``amp`` and ``channels_last`` default to on for CUDA, off elsewhere. ``train_step`` and
-    ``metric`` can be replaced (e.g. by a student's versions).
+    ``amp`` and ``channels_last`` default to on for CUDA, off elsewhere. ``extra_state`` (e.g.
+    ``class_names``) is stored in every checkpoint. ``train_step`` and ``metric`` can be
+    replaced (e.g. by a student's versions).
     """
     device = torch.device(device) if device is not None else model_device(model)
     amp = device.type == "cuda" if amp is None else amp
@@ -241,8 +243,9 @@ def fit(
         stopped = _should_stop(history, stage, early_stopping)
         if run_dir is not None:
             state = training_state(
-                model, optimizer, scheduler, scaler, generators, config=config,
-                epoch=row["epoch"], stage=stage, stopped=stopped, metrics=row, history=history,
+                model, optimizer, scheduler, scaler, generators, **(extra_state or {}),
+                config=config, epoch=row["epoch"], stage=stage, stopped=stopped, metrics=row,
+                history=history,
             )  # fmt: skip
             _write_epoch(Path(run_dir), state, history, predictions)
         if stopped:

@@ -59,6 +59,11 @@ def test_every_model_trains_what_it_should(models, name):
     assert torch.isfinite(output).all()
     if uses_log_probs(model):
         torch.testing.assert_close(output.exp().sum(dim=1), torch.ones(2))
+        model.eval()  # the same dropout-free pass twice: log_softmax of the logits
+        with torch.no_grad():
+            expected = torch.log_softmax(model.logits(images), dim=1)
+            torch.testing.assert_close(model(images), expected)
+        model.train()
     output.sum().backward()
     for param_name, param in model.named_parameters():
         if param.requires_grad:

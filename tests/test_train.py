@@ -264,6 +264,8 @@ def test_transfer_pipeline_writes_a_complete_resumable_run(tiny_imagenet, tmp_pa
         "transfer_demo", data_root=tiny_imagenet, out_dir=run, epochs=1, resume=True
     )
     assert again["test"] == summary["test"]  # finished: resuming trains nothing more
+    checkpoint = load_checkpoint(run / "checkpoints" / "finetune.pt")
+    assert checkpoint["num_classes"] == 4 and len(checkpoint["class_names"]) == 4
 
 
 def test_fast_and_per_sample_paths_hold_out_the_same_images(tiny_imagenet, tmp_path):

@@ -92,7 +92,7 @@ def run_age(
     model = model if model is not None else build_model(config, len(data.class_names))
     history = train_stages(
         model, data.loaders, config, device=device, run_dir=run_dir, resume=checkpoint,
-        train_step=train_step, metric=metric, freeze=freeze,
+        train_step=train_step, metric=metric, freeze=freeze, extra_state=data.describe(),
     )  # fmt: skip
     summary = report_run(
         run_dir, config, model, history, data, device=device, metric=metric,

@@ -57,6 +57,10 @@ class RunData:
     test_loader: Any  # the final evaluation
     class_names: list[str]
 
+    def describe(self) -> dict[str, Any]:
+        """What checkpoints keep about the data: the class count and names."""
+        return {"num_classes": len(self.class_names), "class_names": list(self.class_names)}
+
 
 def run_transfer(
     config: TrainConfig | str,
@@ -99,7 +103,7 @@ def run_transfer(
     model = model if model is not None else build_model(config, len(data.class_names))
     history = train_stages(
         model, data.loaders, config, device=device, run_dir=run_dir, resume=checkpoint,
-        train_step=train_step, metric=metric, freeze=freeze,
+        train_step=train_step, metric=metric, freeze=freeze, extra_state=data.describe(),
     )  # fmt: skip
     return report_run(
         run_dir, config, model, history, data, device=device, metric=metric,
