@@ -26,7 +26,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.release import build_bundle, make_course, nbgrader_env
+from autograder.__main__ import main
+from autograder.release import make_course, nbgrader_env
 from autograder.student_edition import ASSIGNMENTS
 
 # Kernels share the CPU cores with this process: idle OpenMP threads sleep instead of spinning,
@@ -171,9 +172,10 @@ def course_run(tmp_path_factory) -> CourseRun:
 
 
 def bundle(tmp_path_factory, assignment: str) -> Path:
-    """The session's student bundle of ``assignment`` (built on the first call)."""
+    """The session's student bundle of ``assignment`` (built on the first call, as an
+    instructor does: ``python -m autograder release ID --out DIR``)."""
     if assignment not in _bundles:
-        _bundles[assignment] = build_bundle(
-            assignment, tmp_path_factory.mktemp(f"bundle-{assignment}") / assignment
-        )
+        folder = tmp_path_factory.mktemp(f"bundle-{assignment}") / assignment
+        assert main(["release", assignment, "--out", str(folder)]) == 0
+        _bundles[assignment] = folder
     return _bundles[assignment]

@@ -99,6 +99,7 @@ def test_the_release_holds_no_solution_and_no_hidden_test() -> None:
         assert "hidden=True" not in text, assignment
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_student_bundle_holds_nothing_still_to_be_graded(
     assignment: str, tmp_path_factory

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from notebook_runs import available, bundle, course_run
 
+from autograder.__main__ import main
 from autograder.release import generate
 from autograder.student_edition import (
     ASSIGNMENTS,
@@ -176,6 +177,10 @@ def test_course_lib_marks_exactly_the_contract_functions() -> None:
     assert found == CONTRACT
 
 
+def test_sync_command_reports_no_difference() -> None:
+    assert main(["sync-solutions", "--check"]) == 0
+
+
 def test_solution_cells_equal_course_lib() -> None:
     problems = [str(difference) for difference in sync_solutions(write=False)]
     assert problems == [], "run `python -m autograder sync-solutions`:\n" + "\n".join(problems)
@@ -250,6 +255,7 @@ def test_committed_release_equals_a_fresh_nbgrader_run(tmp_path_factory) -> None
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_bundle_holds_notebook_student_library_and_self_check(
     assignment: str, tmp_path_factory
