@@ -112,6 +112,18 @@ class _Encoder:
             ],
         }
 
+    def summary(self, value: ModuleSummary, depth: int) -> dict:
+        return {
+            "$module": value.type_name,
+            "training": value.training,
+            "children": [[n, self(c, depth + 1)] for n, c in value.children.items()],
+            "parameters": [
+                [n, self.tensor(p), value.requires_grad.get(n, True)]
+                for n, p in value.parameters.items()
+            ],
+            "buffers": [[n, self.tensor(b)] for n, b in value.buffers.items()],
+        }
+
     def __call__(self, value: Any, depth: int = 0) -> Any:
         self.items += 1
         if depth > MAX_DEPTH or self.items > MAX_ITEMS:
@@ -133,6 +145,10 @@ class _Encoder:
             return {"$ndarray": self.array(value)}
         if isinstance(value, torch.nn.Module):
             return self.module(value, depth)
+        if isinstance(value, ModuleSummary):  # decoded before, e.g. a stored reference
+            return self.summary(value, depth)
+        if isinstance(value, Unsupported):
+            return {"$unsupported": value.type_name}
         if type(value) is tuple:
             return {"$tuple": [self(v, depth + 1) for v in value]}
         if type(value) is list:

@@ -99,6 +99,10 @@ def test_public_reference_file_round_trip_and_pinning(tmp_path, monkeypatch):
     refs = read_refs(checks, path)
     public = [c for c in checks.cases if not c.hidden and c.reference]
     assert set(refs) == {c.name for c in public}
+    results = run_checks(
+        "a2_transfer", "build_vgg16_head", checks.reference("build_vgg16_head"), refs_file=path
+    )
+    assert all(r.passed for r in results)
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         assert names == ["manifest.json", "references.zip"]
@@ -110,6 +114,10 @@ def test_public_reference_file_round_trip_and_pinning(tmp_path, monkeypatch):
         )
 
     monkeypatch.setattr("autograder.references.live_references", _no_course_lib)
+    head = checks.reference("build_vgg16_head")  # modules come back from the file intact
+    assert all(
+        r.passed for r in run_checks("a2_transfer", "build_vgg16_head", head, refs_file=path)
+    )
     assert references_for(checks, checks.select(hidden=False), refs_file=path).keys() == refs.keys()
     with pytest.raises(ReferenceUnavailable):
         references_for(checks, checks.cases, refs_file=path)  # hidden cases need course_lib

@@ -97,19 +97,40 @@ def test_refs_command_writes_a_pinned_file(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solutions_score_full_marks_and_releases_zero(assignment, tmp_path):
+    """The course's notebooks when they exist, else notebooks built from course_lib."""
     from autograder.grading import grade_notebook
 
-    release = write(release_notebook(assignment), tmp_path / "release.ipynb")
-    solution = write(solution_notebook(assignment), tmp_path / "solution.ipynb")
+    solution = REPO / "solutions" / assignment / f"{assignment}.ipynb"
+    release = REPO / "assignments" / assignment / f"{assignment}.ipynb"
+    if not (solution.exists() and release.exists()):
+        release = write(release_notebook(assignment), tmp_path / "release.ipynb")
+        solution = write(solution_notebook(assignment), tmp_path / "solution.ipynb")
     full = grade_notebook(assignment, solution, source=release)
     assert full.score == full.max_score > 0, [t.output for t in full.tests if not t.passed]
-    assert grade_notebook(assignment, release, source=release).score == 0
-    for kind in ("solutions", "assignments"):  # the course's own notebooks, once they exist
-        notebook = REPO / kind / assignment / f"{assignment}.ipynb"
-        if notebook.exists():
-            report = grade_notebook(assignment, notebook)
-            expected = full.max_score if kind == "solutions" else 0
-            assert report.score == expected, [t.output for t in report.tests if not t.passed]
+    empty = grade_notebook(assignment, release, source=release)
+    assert empty.score == 0 and len(empty.tests) == len(full.tests)
+
+
+@pytest.mark.slow
+def test_student_bundle_checks_with_its_shipped_references(tmp_path):
+    """A student bundle (student edition, public checks, reference file) runs ``check``."""
+    release = pytest.importorskip("autograder.release")
+    if not (REPO / "assignments" / ASSIGNMENT).is_dir():
+        pytest.skip("no release of the assignment yet")
+    bundle = release.build_bundle(ASSIGNMENT, tmp_path / "bundle")
+    solution = tmp_path / "solution.ipynb"
+    solution.write_bytes((REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes())
+    env = {**os.environ, "PYTHONPATH": ""}
+    for notebook, code in ((f"{ASSIGNMENT}.ipynb", 1), (str(solution), 0)):
+        done = subprocess.run(
+            [sys.executable, "-m", "autograder", "check", ASSIGNMENT, notebook],
+            cwd=bundle,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == code, done.stdout + done.stderr
 
 
 @pytest.mark.slow

@@ -48,6 +48,11 @@ def test_modules_become_summaries():
     torch.testing.assert_close(params["0.weight"], model[0].weight.detach())
     assert summary.named_requires_grad()["0.weight"] is False
     assert "running_mean" in summary.children["1"].buffers
+    again = plaindata.roundtrip(summary)  # stored references are decoded values
+    assert again.type_name == summary.type_name
+    assert again.named_requires_grad() == summary.named_requires_grad()
+    assert all(torch.equal(again.named_parameters()[k], v) for k, v in params.items())
+    assert plaindata.roundtrip(Unsupported("x.Y")) == Unsupported("x.Y")
 
 
 def test_dataframes_round_trip():
