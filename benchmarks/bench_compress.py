@@ -169,9 +169,10 @@ def run_trained(
         "top1_before": original["top1"], "top1_compressed": compressed["top1"],
         "top1_finetuned": finetuned["top1"], "top1_drop_points": 100 * result["top1_drop"],
         "top1_control": control["top1"],
-        "cam_correlation_mean": result["cam_correlation_mean"],
-        "pointing_game_before": result.get("pointing_game_before"),
-        "pointing_game_after": result.get("pointing_game_after"),
+        "cam_correlation_compressed": result["cam_correlation_compressed_mean"],
+        "cam_correlation_finetuned": result["cam_correlation_finetuned_mean"],
+        "pointing_game_original": result.get("cam_pointing_original_mean"),
+        "pointing_game_finetuned": result.get("cam_pointing_finetuned_mean"),
         "train_s": train_s, "compress_s": compress_s,
     }]  # fmt: skip
 
@@ -229,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  top-1 {row['top1_before']:.4f} -> {row['top1_compressed']:.4f} (compressed) -> "
               f"{row['top1_finetuned']:.4f} (fine-tuned): drop {row['top1_drop_points']:.2f} "
               f"points; control (original fine-tuned alike) {row['top1_control']:.4f}")  # fmt: skip
-        print(f"  Grad-CAM correlation {row['cam_correlation_mean']:.3f}, pointing game "
-              f"{row['pointing_game_before']} -> {row['pointing_game_after']}")  # fmt: skip
+        print(f"  Grad-CAM correlation with the original: {row['cam_correlation_compressed']:.3f} "
+              f"compressed, {row['cam_correlation_finetuned']:.3f} fine-tuned; pointing game "
+              f"{row['pointing_game_original']} -> {row['pointing_game_finetuned']}")  # fmt: skip
     return 0
 
 

@@ -393,7 +393,8 @@ def test_run_compress_on_a_small_model(tiny_imagenet, tmp_path):
     assert result["pooled"]["classifier.0"]["feature_size"] == (1, 1)
     assert len(result["finetune_history"]) == 1
     cams = read_csv(tmp_path / "out" / "cams.csv")
-    assert len(cams) == 6 and {"correlation", "pointing_before", "mass_after"} <= set(cams[0])
+    assert len(cams) == 6 and {"correlation_compressed", "correlation_finetuned"} <= set(cams[0])
+    assert {"pointing_original", "pointing_finetuned", "mass_compressed"} <= set(cams[0])
     for name in ("summary.md", "layers.csv", "cams.png", "compressed.pt", "summary.json"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     saved = torch.load(tmp_path / "out" / "compressed.pt", weights_only=True)
@@ -413,7 +414,7 @@ def test_compress_and_explain_a_training_checkpoint(tiny_imagenet, tmp_path):
     assert config.name == "transfer_demo" and model.classifier[-1].out_features == 4
     result = run_compress_checkpoint(checkpoint, tiny_imagenet, tmp_path / "compressed", eps=0.5)
     assert result["pooled"] == {}  # vgg_mini pools 4x4 maps down to 2x2: nothing to fold
-    assert 0 <= result["pointing_game_before"] <= 1 and len(result["table"]) == 3
+    assert 0 <= result["cam_pointing_original_mean"] <= 1 and len(result["table"]) == 3
     explained = run_explain_checkpoint(checkpoint, tiny_imagenet, tmp_path / "cams", max_scan=8)
     assert explained["scanned"] == 8 and "pointing_game" in explained
 

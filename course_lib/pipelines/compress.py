@@ -6,11 +6,11 @@ enlarges the feature maps, as at 64x64), evaluates again, fine-tunes the head fo
 ``finetune_epochs`` with the training recipe's head stage (article 004: one epoch of stage 1
 again) and compares Grad-CAMs of the original and the compressed model on the same images.
 
-Output folder: ``summary.csv`` and ``summary.md`` (parameters, classifier parameters,
-state_dict size and top-1 before, after compression and after fine-tuning), ``layers.csv``
-(modes, ranks, parameters and relative error per layer), ``cams.csv`` and ``cams.png``
-(CAMs before/after: correlation, pointing game), ``compressed.pt`` (the fine-tuned state
-dict) and ``summary.json``.
+Output folder: ``summary.csv``/``summary.md`` (parameters, classifier parameters, state_dict
+size and top-1 before, after compression, after fine-tuning), ``layers.csv`` (modes, ranks,
+parameters, relative error per layer), ``cams.csv``/``cams.png`` (CAMs of the true class from
+the original, compressed and fine-tuned models: correlation with the original's, pointing
+game, mass in the box), ``compressed.pt`` (the fine-tuned state dict) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -113,24 +113,30 @@ def run_compress(
     def top1(net: nn.Module) -> float:
         return evaluate(net, loaders["val"], device=device, metric=metric, topk=(1,))["top1"]
 
+    layer = cam_layer if cam_layer is not None else default_cam_layer(model)
+
+    def cams_of(net: nn.Module) -> Tensor:  # CAMs of the true class, (N, H, W)
+        return cam_fn(net, layer, images.to(device), targets=labels).cpu()
+
     rows = [_row("original", model, top1(model))]
     rows.append(_row("TT-compressed", compressed, top1(compressed)))
+    cams = {"original": cams_of(model), "compressed": cams_of(compressed)}
     history, steps = [], (train_step, metric, freeze)
     if finetune_epochs > 0:
         stage = _finetune_stage(stage, config, finetune_epochs)
         history = _finetune(compressed, loaders, stage, device, *steps)
         name = f"TT + head fine-tuned ({finetune_epochs} ep.)"
         rows.append(_row(name, compressed, history[-1]["val_top1"]))
+        cams["finetuned"] = cams_of(compressed)
     final = rows[-1]
     if control and finetune_epochs > 0:  # how much the fine-tuning alone moves top-1
         reference = copy.deepcopy(model)
         top1_control = _finetune(reference, loaders, stage, device, *steps)[-1]["val_top1"]
         rows.append(_row("original + head fine-tuned (control)", reference, top1_control))
-    cams = compare_cams(
-        model, compressed, images.to(device), labels, layer=cam_layer, boxes=boxes, cam_fn=cam_fn
-    )
-    result = _write_outputs(out_dir, rows, report, cams, images, compressed)
+    cam_rows = compare_cams(cams, labels, boxes=boxes)
+    result = _write_outputs(out_dir, rows, report, cams, cam_rows, images, compressed)
     result.update(
+        cam_layer=layer,
         layers=layers,
         pooled={name: vars(inputs) for name, inputs in pooled.items()},
         finetune_history=history,
@@ -185,31 +191,24 @@ def find_pooled_input(
 
 
 def compare_cams(
-    model: nn.Module,
-    compressed: nn.Module,
-    images: Tensor,
+    cams: Mapping[str, Tensor],
     labels: Tensor,
     *,
-    layer: str | None = None,
     boxes: Sequence[Sequence[int]] | Tensor | None = None,
-    cam_fn: Callable[..., Tensor] = gradcam,
-) -> dict[str, Any]:
-    """CAMs of the true class from both models: per-image correlation and box scores."""
-    layer = layer if layer is not None else default_cam_layer(model)
-    before = cam_fn(model, layer, images, targets=labels).cpu()
-    after = cam_fn(compressed, layer, images, targets=labels).cpu()
-    correlations = cam_correlation(before, after).tolist()
-    rows = [
-        {"image": k, "label": int(label), "correlation": round(correlation, 4)}
-        for k, (label, correlation) in enumerate(zip(labels, correlations, strict=True))
-    ]
+) -> list[dict[str, Any]]:
+    """One row per image: correlation of each model's CAM with the first one's, box scores."""
+    (first, reference), *others = cams.items()
+    rows = [{"image": k, "label": int(label)} for k, label in enumerate(labels)]
+    for name, maps in others:
+        for row, value in zip(rows, cam_correlation(reference, maps).tolist(), strict=True):
+            row[f"correlation_{name}"] = round(value, 4)
     if boxes is not None:
-        boxes = torch.as_tensor(boxes).reshape(-1, 4)[: len(images)]
-        for name, cams in (("before", before), ("after", after)):
-            hits, mass = pointing_game(cams, boxes), cam_mass_in_box(cams, boxes)
+        boxes = torch.as_tensor(boxes).reshape(-1, 4)[: len(labels)]
+        for name, maps in cams.items():
+            hits, mass = pointing_game(maps, boxes), cam_mass_in_box(maps, boxes)
             for row, hit, inside in zip(rows, hits.tolist(), mass.tolist(), strict=True):
                 row.update({f"pointing_{name}": hit, f"mass_{name}": round(inside, 4)})
-    return {"layer": layer, "before": before, "after": after, "rows": rows}
+    return rows
 
 
 def _first_images(loader: Iterable[tuple[Tensor, Tensor]], count: int) -> tuple[Tensor, Tensor]:
@@ -273,32 +272,28 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_outputs(out_dir: Path, rows, report, cams, images, compressed) -> dict[str, Any]:
+def _write_outputs(out_dir: Path, rows, report, cams, cam_rows, images, compressed) -> dict:
     write_csv(rows, out_dir / "summary.csv")
     text = _markdown(rows)
     atomic_write(out_dir / "summary.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     write_csv(report.rows(), out_dir / "layers.csv")
-    write_csv(cams["rows"], out_dir / "cams.csv")
+    write_csv(cam_rows, out_dir / "cams.csv")
     state = copy.deepcopy(compressed).cpu().state_dict()
     atomic_write(out_dir / "compressed.pt", lambda tmp: torch.save(state, tmp))
     panels, titles = [], []
-    for k in range(min(4, len(images))):
-        correlation = cams["rows"][k]["correlation"]
-        panels += [cam_panel(images[k], cams["before"][k]), cam_panel(images[k], cams["after"][k])]
-        titles += [f"image {k}: original", f"image {k}: compressed (correlation {correlation:.3f})"]
+    for k in range(min(3, len(images))):
+        for name, maps in cams.items():
+            panels.append(cam_panel(images[k], maps[k]))
+            correlation = cam_rows[k].get(f"correlation_{name}")
+            extra = "" if correlation is None else f" (correlation with original {correlation:.3f})"
+            titles.append(f"image {k}: {name}{extra}")
     figure = plot_cam_panels(panels, titles)
     atomic_write(out_dir / "cams.png", lambda tmp: figure.savefig(tmp, dpi=110))
-    correlations = [row["correlation"] for row in cams["rows"]]
-    result = {
-        "table": rows,
-        "cam_layer": cams["layer"],
-        "cam_correlation_mean": sum(correlations) / len(correlations),
-        "compressed_bytes": (out_dir / "compressed.pt").stat().st_size,
-    }
-    if "pointing_before" in cams["rows"][0]:
-        for when in ("before", "after"):
-            hits = [row[f"pointing_{when}"] for row in cams["rows"]]
-            result[f"pointing_game_{when}"] = sum(hits) / len(hits)
+    result = {"table": rows, "compressed_bytes": (out_dir / "compressed.pt").stat().st_size}
+    for key in cam_rows[0]:
+        if key.startswith(("correlation_", "pointing_", "mass_")):
+            values = [float(row[key]) for row in cam_rows]
+            result[f"cam_{key}_mean"] = sum(values) / len(values)
     return result
 
 
