@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.sandbox import launch, protocol
-from autograder.sandbox.library import sandbox_library
+from autograder.sandbox.library import run_folder, sandbox_library
 from autograder.sandbox.limits import (
     CellLoadError,
     Limits,
@@ -88,7 +88,7 @@ class Sandbox:
     ) -> None:
         self.assignment, self.limits, self.mode = assignment, limits, mode
         self.preload = preload or []
-        self.folder = Path(tempfile.mkdtemp(prefix="autograder-box-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="box-", dir=run_folder()))
         self.process: subprocess.Popen | None = None
         self.pid: int | None = None
         self.slot: launch.Slot | None = None

@@ -186,8 +186,9 @@ class ZygoteLauncher:
         self.lock = threading.Lock()
         self.ready = False
         self.startup = startup
-        self.log = tempfile.NamedTemporaryFile(prefix="autograder-zygote-", suffix=".log")
-        self.home = tempfile.TemporaryDirectory(prefix="autograder-zygote-")
+        run = library.parent  # the grading process's own temporary folder
+        self.log = tempfile.NamedTemporaryFile(prefix="zygote-", suffix=".log", dir=run)
+        self.home = tempfile.TemporaryDirectory(prefix="zygote-", dir=run)
         env = {
             **environment(WORKDIR),
             "HOME": self.home.name,
@@ -253,13 +254,14 @@ _zygote_lock = threading.Lock()
 def zygote(assignment: str, library: Path, *, startup: float) -> ZygoteLauncher:
     """The fork server of ``assignment`` in this process (started, or restarted, on demand)."""
     with _zygote_lock:
+        if not _zygotes:  # registered after the run folder's removal, so it runs before it
+            atexit.register(_stop_zygotes)
         server = _zygotes.get(assignment)
         if server is None or not server.alive:
             server = _zygotes[assignment] = ZygoteLauncher(assignment, library, startup=startup)
         return server
 
 
-@atexit.register
 def _stop_zygotes() -> None:
     for server in _zygotes.values():
         server.close()

@@ -39,6 +39,35 @@ SANDBOX_MODULES = (
 
 _lock = threading.Lock()
 _built: dict[str, Path] = {}
+_run: list[Path] = []
+
+
+def run_folder() -> Path:
+    """This process's temporary folder (libraries, sandboxes, fork servers), removed at exit.
+
+    Folders left by grading processes that were killed are removed on the way.
+    """
+    with _lock:
+        if not _run:
+            root = Path(tempfile.gettempdir())
+            for old in root.glob("autograder-run-*"):
+                if not _alive(int(old.name.rsplit("-", 1)[1])):
+                    shutil.rmtree(old, ignore_errors=True)
+            folder = root / f"autograder-run-{os.getpid()}"
+            folder.mkdir(mode=0o755, exist_ok=True)
+            atexit.register(shutil.rmtree, folder, True)
+            _run.append(folder)
+        return _run[0]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 def course_lib_folder() -> Path:
@@ -56,15 +85,15 @@ def is_full_edition(package: Path) -> bool:
 
 def sandbox_library(assignment: str) -> Path:
     """The sandbox's import folder for ``assignment`` (built on first use)."""
+    run = run_folder()
     with _lock:
         if assignment not in _built:
-            _built[assignment] = _build(assignment)
+            _built[assignment] = _build(assignment, run)
         return _built[assignment]
 
 
-def _build(assignment: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=f"autograder-lib-{assignment}-"))
-    atexit.register(shutil.rmtree, folder, True)
+def _build(assignment: str, run: Path) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=f"lib-{assignment}-", dir=run))
     families = [
         p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "checks" / "families").glob("*.py")
     ]
