@@ -43,6 +43,8 @@ set -uo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 PYTHON="${{AUTOGRADER_PYTHON:-python3}}"
 mkdir -p "$ROOT/results"
+# Without namespaces (usual in Docker) the sandbox only drops root: hide the references from it.
+chmod -R go-rwx "$ROOT/source" "$ROOT/submission" 2>/dev/null || true
 cd "$ROOT/source"
 exec "$PYTHON" -m autograder grade {assignment} "$ROOT/submission" \\
   --out "$ROOT/results/results.json"

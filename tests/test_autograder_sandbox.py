@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,31 @@ return [0.5 for _ in topk]
     result = run_cases(ASSIGNMENT, cell(body), [(CASE, 20), (OTHER, 20)])
     assert "output limit exceeded" in result.outcomes[CASE].error["message"]
     assert output(result, OTHER) == [0.5, 0.5]
+
+
+def test_dropping_root_needs_readable_python(tmp_path):
+    from autograder.sandbox.launch import readable_by_all
+
+    root = Path(tempfile.mkdtemp())  # outside pytest's private (0700) folders
+    try:
+        os.chmod(root, 0o755)
+        (root / "open").mkdir(mode=0o755)
+        (root / "closed").mkdir(mode=0o700)
+        (root / "closed" / "inner").mkdir(mode=0o755)
+        assert readable_by_all([str(root / "open")])
+        assert not readable_by_all([str(root / "closed")])
+        assert not readable_by_all([str(root / "closed" / "inner")])
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.mark.slow
+def test_rlimits_mode_runs_student_code_as_another_user():
+    from autograder.sandbox.launch import python_paths, readable_by_all
+
+    if os.geteuid() != 0 or not readable_by_all(python_paths()):
+        pytest.skip("needs root and a Python installation every user can read")
+    result = run_cases(
+        ASSIGNMENT, cell("import os\nreturn [float(os.getuid())]"), [(CASE, 60)], mode="rlimits"
+    )
+    assert output(result)[0] >= 61000

@@ -1,8 +1,9 @@
 """Entry point of a spawned sandbox (rlimits mode): ``python -S -s bootstrap.py CMD RES LIFE``.
 
-Reads the setup frame, moves to the scratch folder, applies the resource limits, sets
-``sys.path`` to the sandbox library and site-packages, then serves the grading process
-(:mod:`runner`). In namespaces mode sandboxes are forked by :mod:`zygote` instead.
+Reads the setup frame, moves to the scratch folder, applies the resource limits, drops root
+for the user id it was given (if any), sets ``sys.path`` to the sandbox library and
+site-packages, then serves the grading process (:mod:`runner`). In namespaces mode sandboxes
+are forked by :mod:`zygote` instead.
 """
 
 import os
@@ -19,6 +20,10 @@ def main() -> None:
     try:
         os.chdir(setup["workdir"])
         jail.set_limits(setup["limits"])
+        if setup.get("uid") is not None:  # started as root: become the sandbox's own user
+            os.setgroups([])
+            os.setgid(setup["uid"])
+            os.setuid(setup["uid"])
     except OSError as error:
         protocol.write_frame(result_fd, {"kind": "fatal", "message": f"sandbox setup: {error}"})
         raise SystemExit(70) from None

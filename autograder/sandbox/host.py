@@ -127,9 +127,16 @@ class Sandbox:
                 )
                 self.pid = server.start(child_fds, {**setup, "preload": self.preload}, self.folder)
             else:
+                uid = None
+                if os.geteuid() == 0 and launch.readable_by_all(launch.python_paths()):
+                    self.slot = launch.Slot()  # an unprivileged user: RLIMIT_NPROC applies
+                    uid = self.slot.uid
+                    os.chown(scratch, uid, uid)
+                    os.chmod(self.folder, 0o711)
                 setup.update(
-                    jail=None, workdir=str(scratch), sys_path=[str(library), *launch.python_paths()]
-                )
+                    jail=None, workdir=str(scratch), uid=uid,
+                    sys_path=[str(library), *launch.python_paths()],
+                )  # fmt: skip
                 self.process = launch.SpawnLauncher(library).start(child_fds, setup, self.folder)
                 self.pid = self.process.pid
         except (OSError, RuntimeError) as error:

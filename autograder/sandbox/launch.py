@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,19 @@ def python_paths() -> list[str]:
         if os.path.isdir(real) and (inside or os.path.basename(real).endswith("-packages")):
             paths.append(real)
     return list(dict.fromkeys(paths))
+
+
+def readable_by_all(paths: list[str]) -> bool:
+    """Whether any user can read ``paths`` (and reach them): then a sandbox may drop root."""
+    for path in map(Path, paths):
+        for part in (path, *path.parents):
+            need = stat.S_IXOTH | (stat.S_IROTH if part == path else 0)
+            try:
+                if part.stat().st_mode & need != need:
+                    return False
+            except OSError:
+                return False
+    return True
 
 
 def _outermost(paths: list[str]) -> list[str]:
