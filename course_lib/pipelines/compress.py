@@ -50,7 +50,8 @@ from course_lib.models import set_trainable
 from course_lib.pipelines.explain import model_from_checkpoint, prepare_out_dir
 from course_lib.pipelines.transfer import tiny_imagenet_per_sample
 from course_lib.stages import apply_stage, make_optimizer, make_scheduler
-from course_lib.train import evaluate, fit, train_one_epoch
+from course_lib.train import evaluate, fit, loader_generators, train_one_epoch
+from course_lib.utils import seed_everything
 from course_lib.viz.cams import cam_panel, plot_cam_panels
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def run_compress(
     finetune_epochs: int = 1,
     stage: StageConfig | None = None,
     control: bool = False,
+    seed: int | None = 0,
     cam_layer: str | None = None,
     cam_images: int = 16,
     boxes: Sequence[Sequence[int]] | Tensor | None = None,
@@ -93,8 +95,9 @@ def run_compress(
     Linear of ``model.classifier``; ``ranks``/``max_rank``/``eps`` as in ``compress_model``.
     ``stage`` defaults to the checkpoint config's head stage, else ``HEAD_STAGE``, with
     ``finetune_epochs`` epochs (0 skips fine-tuning); ``control`` also fine-tunes a copy of the
-    uncompressed model the same way, to show how much the fine-tuning alone moves top-1. The
-    graded steps can be swapped through the last keywords.
+    uncompressed model the same way (same ``seed``: same batches and dropout masks), to show how
+    much the fine-tuning alone moves top-1. The graded steps can be swapped through the last
+    keywords.
     """
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
     config = None
@@ -121,7 +124,7 @@ def run_compress(
     rows = [_row("original", model, top1(model))]
     rows.append(_row("TT-compressed", compressed, top1(compressed)))
     cams = {"original": cams_of(model), "compressed": cams_of(compressed)}
-    history, steps = [], (train_step, metric, freeze)
+    history, steps = [], (seed, train_step, metric, freeze)
     if finetune_epochs > 0:
         stage = _finetune_stage(stage, config, finetune_epochs)
         history = _finetune(compressed, loaders, stage, device, *steps)
@@ -246,7 +249,11 @@ def _finetune_stage(
     return StageConfig(**{**vars(stage), "name": "finetune_tt", "epochs": epochs})
 
 
-def _finetune(compressed, loaders, stage, device, train_step, metric, freeze) -> list[dict]:
+def _finetune(compressed, loaders, stage, device, seed, train_step, metric, freeze) -> list[dict]:
+    if seed is not None:  # the same batches and dropout masks for every model fine-tuned
+        seed_everything(seed, deterministic=False)
+        for generator in loader_generators(loaders):
+            generator.manual_seed(seed)
     apply_stage(compressed, stage, freeze=freeze)
     optimizer = make_optimizer(compressed, stage)
     return fit(
