@@ -137,7 +137,7 @@ class Sandbox:
                     jail=None, workdir=str(scratch), uid=uid,
                     sys_path=[str(library), *launch.python_paths()],
                 )  # fmt: skip
-                self.process = launch.SpawnLauncher(library).start(child_fds, setup, self.folder)
+                self.process = launch.spawn(library, child_fds, setup, self.folder)
                 self.pid = self.process.pid
         except (OSError, RuntimeError) as error:
             raise SandboxError(str(error)) from None

@@ -3,8 +3,8 @@
 ``ZygoteLauncher`` (namespaces mode): a fork server imports torch, the checks and the student
 edition once, then forks each sandbox, which enters fresh namespaces and the jail before any
 student code runs; a sandbox then starts in milliseconds instead of seconds.
-``SpawnLauncher`` (rlimits mode, e.g. macOS where forking after importing torch is unsafe):
-a new interpreter per sandbox.
+``spawn`` (rlimits mode, e.g. macOS where forking after importing torch is unsafe): a new
+interpreter per sandbox.
 """
 
 from __future__ import annotations
@@ -167,25 +167,20 @@ def _uid_of(pid: int) -> int | None:
     return None
 
 
-class SpawnLauncher:
-    """A new interpreter per sandbox, running ``bootstrap.py``."""
-
-    def __init__(self, library: Path) -> None:
-        self.library = library
-
-    def start(self, fds: list[int], setup: dict[str, Any], cwd: Path) -> subprocess.Popen:
-        bootstrap = self.library / "autograder" / "sandbox" / "bootstrap.py"
-        cmd_r, res_w, life_r, log = fds
-        return subprocess.Popen(
-            [sys.executable, "-S", "-s", str(bootstrap), str(cmd_r), str(res_w), str(life_r)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(cmd_r, res_w, life_r),
-            env=environment(setup["workdir"]),
-            cwd=cwd,
-            start_new_session=True,
-        )
+def spawn(library: Path, fds: list[int], setup: dict[str, Any], cwd: Path) -> subprocess.Popen:
+    """A new interpreter running ``bootstrap.py`` with ``fds`` (cmd, result, lifeline, log)."""
+    bootstrap = library / "autograder" / "sandbox" / "bootstrap.py"
+    cmd_r, res_w, life_r, log = fds
+    return subprocess.Popen(
+        [sys.executable, "-S", "-s", str(bootstrap), str(cmd_r), str(res_w), str(life_r)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        pass_fds=(cmd_r, res_w, life_r),
+        env=environment(setup["workdir"]),
+        cwd=cwd,
+        start_new_session=True,
+    )
 
 
 class ZygoteLauncher:
