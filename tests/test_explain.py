@@ -316,3 +316,22 @@ def test_boxes_are_scaled_to_the_cam_size():
     scaled = scale_boxes(boxes, (64, 64), (128, 128))
     assert scaled.tolist() == [[0, 0, 127, 127], [20, 40, 61, 81]]
     assert scale_boxes(scaled, (128, 128), (64, 64)).tolist() == boxes.tolist()
+
+
+def test_scores_against_real_tiny_imagenet_boxes(real_sample):
+    from course_lib.data.tiny_imagenet import TinyImageNet
+    from course_lib.data.transforms import val_transform
+
+    dataset = TinyImageNet(real_sample, "val", transform=val_transform())
+    boxes = torch.tensor(dataset.boxes()[:8])  # inclusive x0 y0 x1 y1 in 64x64 pixels
+    assert boxes.min() >= 0 and boxes.max() <= 63
+    images = torch.stack([dataset[i][0] for i in range(8)])
+    torch.manual_seed(0)
+    model = create_model("vgg_mini_transfer", num_classes=10, widths=(8, 16, 32))
+    cams = gradcam(model, "features.4", images)
+    full = torch.tensor([[0, 0, 63, 63]] * 8)
+    assert pointing_game(cams, full).all()
+    torch.testing.assert_close(cam_mass_in_box(cams, full), torch.ones(8))
+    mass = cam_mass_in_box(cams, boxes)
+    assert (mass > 0).all() and (mass < 1).all()  # no real box covers the whole image here
+    assert pointing_game(cams, boxes).dtype == torch.bool
