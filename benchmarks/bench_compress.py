@@ -230,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  top-1 {row['top1_before']:.4f} -> {row['top1_compressed']:.4f} (compressed) -> "
               f"{row['top1_finetuned']:.4f} (fine-tuned): drop {row['top1_drop_points']:.2f} "
               f"points; control (original fine-tuned alike) {row['top1_control']:.4f}")  # fmt: skip
-        print(f"  Grad-CAM correlation with the original: {row['cam_correlation_compressed']:.3f} "
-              f"compressed, {row['cam_correlation_finetuned']:.3f} fine-tuned; pointing game "
+        print(f"  Grad-CAM correlation with the original: {row['cam_correlation_compressed']} "
+              f"compressed, {row['cam_correlation_finetuned']} fine-tuned; pointing game "
               f"{row['pointing_game_original']} -> {row['pointing_game_finetuned']}")  # fmt: skip
     return 0
 

@@ -221,10 +221,15 @@ def cam_mass_in_box(cams: Tensor, boxes: Tensor, *, inclusive: bool = True) -> T
 
 
 def cam_correlation(cams_a: Tensor, cams_b: Tensor) -> Tensor:
-    """Pearson correlation (N,) between matching maps of two (N, H, W) CAM batches."""
+    """Pearson correlation (N,) between matching maps of two (N, H, W) CAM batches.
+
+    NaN where a map is constant (an all-zero CAM: the class had no positive evidence), where
+    the correlation is undefined.
+    """
     if cams_a.shape != cams_b.shape:
         raise ValueError(f"CAM shapes differ: {tuple(cams_a.shape)} vs {tuple(cams_b.shape)}")
     a = cams_a.flatten(1) - cams_a.flatten(1).mean(dim=1, keepdim=True)
     b = cams_b.flatten(1) - cams_b.flatten(1).mean(dim=1, keepdim=True)
-    denominator = (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
-    return (a * b).sum(dim=1) / denominator
+    denominator = a.norm(dim=1) * b.norm(dim=1)
+    correlation = (a * b).sum(dim=1) / denominator.clamp_min(1e-12)
+    return torch.where(denominator > 0, correlation, torch.full_like(correlation, float("nan")))

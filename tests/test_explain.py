@@ -270,6 +270,8 @@ def test_cam_correlation_matches_numpy():
     )
     with pytest.raises(ValueError, match="shapes differ"):
         cam_correlation(torch.zeros(2, 3, 3), torch.zeros(2, 3, 4))
+    empty = cam_correlation(torch.zeros(1, 3, 3), torch.rand(1, 3, 3))
+    assert torch.isnan(empty).all()  # undefined for an all-zero CAM
 
 
 # ---------------------------------------------------------------- pipeline

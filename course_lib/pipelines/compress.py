@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -292,15 +293,16 @@ def _write_outputs(out_dir: Path, rows, report, cams, cam_rows, images, compress
         for name, maps in cams.items():
             panels.append(cam_panel(images[k], maps[k]))
             correlation = cam_rows[k].get(f"correlation_{name}")
-            extra = "" if correlation is None else f" (correlation with original {correlation:.3f})"
+            extra = "" if correlation is None else f" (correlation with original {correlation:.2f})"
             titles.append(f"image {k}: {name}{extra}")
     figure = plot_cam_panels(panels, titles)
     atomic_write(out_dir / "cams.png", lambda tmp: figure.savefig(tmp, dpi=110))
     result = {"table": rows, "compressed_bytes": (out_dir / "compressed.pt").stat().st_size}
-    for key in cam_rows[0]:
+    for key in cam_rows[0]:  # means over the images where the value is defined
         if key.startswith(("correlation_", "pointing_", "mass_")):
-            values = [float(row[key]) for row in cam_rows]
-            result[f"cam_{key}_mean"] = sum(values) / len(values)
+            values = [float(row[key]) for row in cam_rows if not math.isnan(float(row[key]))]
+            result[f"cam_{key}_mean"] = sum(values) / len(values) if values else None
+            result[f"cam_{key}_images"] = len(values)
     return result
 
 
