@@ -282,12 +282,13 @@ def test_bundle_holds_notebook_student_library_and_self_check(
     assert Path(done.stdout.strip()).resolve().is_relative_to(folder.resolve())
 
 
-def self_check(folder: Path, notebook: Path) -> subprocess.CompletedProcess:
-    """``python -m autograder check`` run by a student inside the bundle."""
+def self_check(bundle_folder: Path, notebook: Path, workdir: Path) -> subprocess.CompletedProcess:
+    """``python -m autograder check`` run by a student in a copy of the bundle."""
+    folder = workdir / bundle_folder.name
+    shutil.copytree(bundle_folder, folder)
     shutil.copy(notebook, folder / "mine.ipynb")
-    assignment = folder.name
     return subprocess.run(
-        [sys.executable, "-m", "autograder", "check", assignment, "mine.ipynb"],
+        [sys.executable, "-m", "autograder", "check", folder.name, "mine.ipynb"],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -297,19 +298,22 @@ def self_check(folder: Path, notebook: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_students_self_check_passes_the_solution(assignment: str, tmp_path_factory) -> None:
+def test_students_self_check_passes_the_solution(
+    assignment: str, tmp_path_factory, tmp_path: Path
+) -> None:
     if assignment not in available():
         pytest.skip(f"solutions/{assignment} does not exist yet")
     folder = bundle(tmp_path_factory, assignment)
-    done = self_check(folder, ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    solution = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+    done = self_check(folder, solution, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "note:" not in done.stdout, done.stdout
 
 
 @pytest.mark.slow
-def test_students_self_check_fails_the_untouched_release(tmp_path_factory) -> None:
+def test_students_self_check_fails_the_untouched_release(tmp_path_factory, tmp_path: Path) -> None:
     assignment = available()[0]
     folder = bundle(tmp_path_factory, assignment)
-    done = self_check(folder, folder / f"{assignment}.ipynb")
+    done = self_check(folder, folder / f"{assignment}.ipynb", tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "NotImplementedError" in done.stdout
