@@ -186,13 +186,13 @@ _CONFIGS: dict[str, TrainConfig] = {
             stages=(
                 StageConfig(
                     "train",
-                    10,
+                    12,
                     None,
                     lr=1e-3,
                     scheduler="cyclic",
                     base_lr=2e-4,
                     max_lr=2e-3,
-                    step_size_up=145,  # 5 epochs of 29 batches: one cycle in 10 epochs
+                    step_size_up=145,  # 29 batches an epoch: a cycle in 10 epochs, then half
                 ),
             ),
         ),

@@ -237,7 +237,7 @@ def report_run(
                 for name, row in zip(data.class_names, counts.tolist(), strict=True)]  # fmt: skip
         write_csv(rows, run_dir / "confusion.csv")
         figure = plot_confusion(
-            normalize(counts), data.class_names, title="test: actual vs predicted"
+            normalize(counts), data.class_names, title=f"{test_name}: actual vs predicted"
         )
         save_figure(figure, run_dir / "confusion.png")
         files.update(confusion="confusion.png", confusion_counts="confusion.csv")
