@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-import torch
+# Idle OpenMP threads sleep instead of spinning: on a small shared CPU spinning threads of one
+# process starve the others (notebook kernels, sandboxes). Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_SAMPLE = Path(
@@ -15,9 +18,8 @@ REAL_SAMPLE = Path(
     )
 )
 
-# Progress bars would only clutter test logs; one thread keeps parallel helpers predictable.
+# Progress bars would only clutter test logs.
 os.environ.setdefault("COURSE_LIB_PROGRESS", "0")
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 
 @pytest.fixture(scope="session")
