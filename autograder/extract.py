@@ -228,18 +228,38 @@ def extract(
     original = read_notebook(source)[0] if source is not None else None
     result = Extraction(notes=[note] if note else [])
     _check_cells(submission, original, result.notes)
-    setup = _setup_imports(original or submission, trusted=original is not None)
-    if setup:
-        result.cells.append({"name": "imports", "source": _tolerant(setup)})
-        if original is not None:  # modules named by the instructor's notebook may be preloaded
-            result.preload = sorted(_module_paths(setup))
     for index, cell in enumerate(submission.cells):
         if cell.get("cell_type") == "code" and is_solution(cell):
             _take_cell(grade_id(cell, index), cell_source(cell), result)
     for function in functions:
         if function not in result.defined:
             _search_other_cells(submission, function, result)
+    used = _used_names(result.cells)
+    setup = [
+        node
+        for node in _setup_imports(original or submission, trusted=original is not None)
+        if _binds(node) & used or _binds(node) == {"*"}
+    ]  # only imports the graded code needs: no plotting or data libraries
+    if setup:
+        result.cells.insert(0, {"name": "imports", "source": _tolerant(setup)})
+        if original is not None:  # modules named by the instructor's notebook may be preloaded
+            result.preload = sorted(_module_paths(setup))
     return result
+
+
+def _used_names(cells: list[dict[str, str]]) -> set[str]:
+    """Every name the code of ``cells`` reads (in bodies, defaults, annotations, decorators)."""
+    names = set()
+    for cell in cells:
+        for node in ast.walk(ast.parse(cell["source"])):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+    return names
+
+
+def _binds(node: ast.stmt) -> set[str]:
+    """The names an import statement binds (``*`` for a star import)."""
+    return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
 
 
 def _take_cell(name: str, source: str, result: Extraction) -> None:

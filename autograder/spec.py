@@ -1,11 +1,12 @@
 """Check specifications: the cases of an assignment and how they are loaded.
 
 Each ``autograder/checks/<id>.py`` defines ``FUNCTIONS`` (graded name -> course_lib module that
-holds the reference) and ``CASES``, a list of :class:`Case`. A case builds its inputs from a
-seed (the same code runs in the sandbox and in the grading process), calls the graded function,
-and compares the plain-data output with the reference's in the grading process. Hidden cases sit
-between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines so that the student edition
-of a checks module can drop them (:func:`strip_hidden_tests`).
+holds the reference), ``CASES``, a list of :class:`Case`, and optionally ``PRELOAD``, modules
+the sandbox server imports once (those the graded code imports lazily). A case builds its
+inputs from a seed (the same code runs in the sandbox and in the grading process), calls the
+graded function, and compares the plain-data output with the reference's in the grading
+process. Hidden cases sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines
+so that the student edition of a checks module can drop them (:func:`strip_hidden_tests`).
 """
 
 from __future__ import annotations

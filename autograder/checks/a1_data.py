@@ -23,6 +23,9 @@ FUNCTIONS = {
     "cluster_classes": "course_lib.text",
 }
 
+#: Imported once by the sandbox server: KMeans is imported inside cluster_classes.
+PRELOAD = ("sklearn.cluster",)
+
 CASES = [
     maps_case("index -> description and first name -> index", classes=5),
     labels_case("labels in file order", rows=12, classes=4),

@@ -58,7 +58,8 @@ def _preload(assignment: str) -> None:
     from autograder.sandbox import runner  # noqa: F401
     from autograder.spec import load_checks
 
-    _import_all(load_checks(assignment).functions.values())
+    checks = load_checks(assignment)
+    _import_all([*checks.functions.values(), *getattr(checks.module, "PRELOAD", ())])
 
 
 def _import_all(modules) -> None:
