@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from course_lib.history import atomic_write
+from course_lib.files import write_text
 
 
 @dataclass(frozen=True)
@@ -278,7 +278,7 @@ def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:
         text = json.dumps(data, indent=2)
     else:
         text = yaml.safe_dump(data, sort_keys=False)
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_text(path, text)
 
 
 def with_epochs(config: TrainConfig, epochs: int) -> TrainConfig:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from torch import Tensor
+
+from course_lib.files import write_text
 
 #: Files and folders a run writes; ``prepare_run_dir(..., overwrite=True)`` removes only these.
 RUN_FILES = (
@@ -52,20 +53,6 @@ def prepare_run_dir(
     return path
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden, unique, and with the real suffix (writers such as savefig read the format from it).
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_csv(rows: Sequence[dict[str, object]], path: str | os.PathLike) -> Path:
     """Rows of dicts to CSV (columns: the keys of all rows, in first-seen order)."""
     columns: list[str] = []
@@ -75,7 +62,7 @@ def write_csv(rows: Sequence[dict[str, object]], path: str | os.PathLike) -> Pat
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    return atomic_write(path, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
+    return write_text(path, buffer.getvalue())
 
 
 def read_csv(path: str | os.PathLike) -> list[dict[str, object]]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import html
 import mimetypes
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from course_lib.files import write_text
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -73,7 +74,4 @@ def write_report(sections: Sequence[Section], path: Path, *, title: str) -> Path
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(document, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, document)

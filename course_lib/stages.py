@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from course_lib.checkpoint import check_compatible, load_checkpoint
 from course_lib.configs import StageConfig, TrainConfig, config_to_dict
-from course_lib.history import CHECKPOINT_DIR, atomic_write
+from course_lib.files import atomic_write
+from course_lib.history import CHECKPOINT_DIR
 from course_lib.metrics import topk_accuracy
 from course_lib.models import set_trainable
 from course_lib.train import fit, train_one_epoch

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from course_lib.cli import run_command
-from course_lib.data.cache import atomic_output, build_cache
+from course_lib.data.cache import build_cache
 from course_lib.data.tiny_imagenet import (
     TinyImageNet,
     existing_dir,
@@ -33,6 +33,7 @@ from course_lib.data.tiny_imagenet import (
     read_val_annotations,
 )
 from course_lib.data.verify import verify_tiny_imagenet
+from course_lib.files import atomic_output
 from course_lib.utils import progress
 
 logger = logging.getLogger(__name__)

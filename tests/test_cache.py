@@ -16,7 +16,6 @@ from torch.testing import assert_close
 from course_lib.data import cache as cache_module
 from course_lib.data.cache import (
     CachedLoader,
-    atomic_output,
     build_cache,
     load_cache,
 )
@@ -152,18 +151,6 @@ def test_loader_augments_reproducibly_on_the_requested_device(built):
     assert images.shape == (8, 3, 64, 64) and images.dtype == torch.float32
     assert images.device.type == "cpu" and labels.dtype == torch.int64
     assert torch.equal(images, first_batch(0)[0]) and not torch.equal(images, first_batch(1)[0])
-
-
-def test_atomic_output_moves_into_place_only_on_success(tmp_path):
-    target = tmp_path / "out" / "file.txt"
-    with atomic_output(target) as tmp:
-        tmp.write_text("done")
-        assert not target.exists()
-    assert target.read_text() == "done"
-    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError
-    assert target.read_text() == "done" and not list(target.parent.glob(".*.tmp"))
 
 
 def test_empty_dataset_is_refused(tmp_path):

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,28 +27,13 @@ from torch import Tensor
 
 from course_lib.data.tiny_imagenet import load_rgb
 from course_lib.data.transforms import AugmentConfig, augment_batch, normalize_batch
+from course_lib.files import atomic_output
 from course_lib.utils import progress
 
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 _FILES = ("images.npy", "labels.npy", "meta.json")
-
-
-@contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place only if the block succeeds.
-
-    The temporary name ends in ``.tmp``, so no reader mistakes a leftover for real output.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,13 @@ from course_lib.data.cacd import (
 from course_lib.data.splits import stratified_split_indices
 from course_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from course_lib.features import extract_features, pca_2d, penultimate_layer, tsne_2d
+from course_lib.files import save_figure
 from course_lib.metrics import confusion_matrix, normalize_per_class, topk_accuracy
 from course_lib.models import set_trainable
 from course_lib.pipelines.transfer import (
     RunData,
     build_model,
     report_run,
-    save_figure,
     start_run,
 )
 from course_lib.stages import train_stages

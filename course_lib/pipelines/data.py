@@ -8,10 +8,11 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from course_lib.data.cache import atomic_output, build_cache
+from course_lib.data.cache import build_cache
 from course_lib.data.splits import random_split_indices
 from course_lib.data.tiny_imagenet import TinyImageNet, pick_per_class
 from course_lib.data.verify import verify_tiny_imagenet
+from course_lib.files import write_text
 from course_lib.viz.grids import save_class_grid
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,8 @@ def run_data_pipeline(
     val = TinyImageNet(root, "val", skip_corrupt=skip_corrupt)
     parts = split_indices(len(train), fractions, seed=seed)
     splits_path = out_dir / "splits.json"
-    with atomic_output(splits_path) as tmp:
-        tmp.write_text(json.dumps({"fractions": list(fractions), "seed": seed, "parts": parts}))
+    split_record = {"fractions": list(fractions), "seed": seed, "parts": parts}
+    write_text(splits_path, json.dumps(split_record))
 
     grid_path = save_class_grid(
         train, out_dir / "class_grid.png", n_per_class=n_per_class,

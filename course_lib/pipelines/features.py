@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
+from course_lib.checkpoint import model_from_checkpoint
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import val_transform
 from course_lib.features import (
@@ -33,6 +34,8 @@ from course_lib.features import (
     precision_at_k,
     tsne_2d,
 )
+from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_text
+from course_lib.models import load_torchvision
 from course_lib.text import (
     cluster_classes,
     format_clusters,
@@ -82,7 +85,7 @@ def run_features(
     with ``text_encoder`` and clustered into ``num_clusters`` groups (at most one per class).
     The graded steps can be swapped for a student's versions through the last keywords.
     """
-    out_dir = _prepare_out_dir(Path(out_dir), overwrite=overwrite)
+    out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
     if isinstance(data, (str, Path)):
         dataset = _load_dataset(data, split=split, image_size=image_size)
     else:
@@ -95,7 +98,7 @@ def run_features(
     payload = {"features": features, "labels": labels, "indices": indices, "layer": layer}
     result: dict[str, Any] = {
         "layer": layer,
-        "features": _write(out_dir / "features.pt", lambda p: torch.save(payload, p)),
+        "features": str(atomic_write(out_dir / "features.pt", lambda p: torch.save(payload, p))),
     }
 
     if descriptions is None:
@@ -119,12 +122,12 @@ def run_features(
     for name, method, coords in (("pca", "PCA", pca_2d(features)), ("tsne", "t-SNE", tsne)):
         title = f"{method} of features ({layer})"
         fig = scatter_by_label(coords, labels, class_names=short, title=title, axis_name=method)
-        result[name] = _write_figure(fig, out_dir / f"{name}.png")
+        result[name] = str(save_figure(fig, out_dir / f"{name}.png"))
     thumbs = [image(i) for i in range(len(indices))]
     canvas = thumbnail_canvas(
         thumbs, tsne, canvas_size=canvas_size, thumb_size=thumb_size, positions=positions
     )
-    result["canvas"] = _write(out_dir / "tsne_canvas.png", canvas.save)
+    result["canvas"] = str(atomic_write(out_dir / "tsne_canvas.png", canvas.save))
 
     result.update(
         _describe_classes(descriptions, out_dir, text_encoder, num_clusters, seed, pool, cluster)
@@ -136,7 +139,8 @@ def run_features(
         precision_at_k=precision_at_k(similarity, labels, k=k, neighbours=neighbours),
         chance_precision=_chance_precision(labels),
     )
-    result["summary"] = _write(out_dir / "summary.json", _json_writer(result))
+    summary = json.dumps(result, indent=2) + "\n"
+    result["summary"] = str(write_text(out_dir / "summary.json", summary))
     log.info(
         "precision@%d %.3f (chance %.3f)", k, result["precision_at_k"], result["chance_precision"]
     )
@@ -161,7 +165,7 @@ def _write_similar(
         query_title=f"query\n{captions[query]}",
         names=[captions[i] for i in found],
     )
-    return _write_figure(fig, out_dir / f"similar_{query:04d}.png")
+    return str(save_figure(fig, out_dir / f"similar_{query:04d}.png"))
 
 
 def _describe_classes(
@@ -189,20 +193,10 @@ def _describe_classes(
         title="t-SNE of class descriptions, coloured by K-Means cluster",
     )
     return {
-        "clusters": _write(out_dir / "class_clusters.txt", lambda p: p.write_text(text)),
-        "descriptions_tsne": _write_figure(fig, out_dir / "descriptions_tsne.png"),
+        "clusters": str(write_text(out_dir / "class_clusters.txt", text)),
+        "descriptions_tsne": str(save_figure(fig, out_dir / "descriptions_tsne.png")),
         "num_clusters": len(clusters),
     }
-
-
-def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"output folder {out_dir} already has files; choose a new folder or pass "
-            "overwrite=True to replace them"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
 
 
 def _load_dataset(root: str | Path, *, split: str, image_size: int | None) -> Dataset:
@@ -263,25 +257,6 @@ def _chance_precision(labels: torch.Tensor) -> float:
     return float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
-def _write_figure(fig, path: Path) -> str:
-    return _write(path, lambda p: fig.savefig(p, dpi=110, format=path.suffix[1:]))
-
-
-def _json_writer(result: dict[str, Any]) -> Callable[[Path], None]:
-    return lambda p: p.write_text(json.dumps(result, indent=2) + "\n")
-
-
-def _write(path: Path, write: Callable[[Path], Any]) -> str:
-    """Write through a temporary file in the same folder, so a crash leaves no half file."""
-    temporary = path.with_name(f".tmp-{path.name}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return str(path)
-
-
 def feature_model(
     *,
     checkpoint: str | os.PathLike | None = None,
@@ -290,9 +265,6 @@ def feature_model(
 ) -> nn.Module:
     """The model whose features are compared: a trained checkpoint's, or torchvision's VGG16
     with ``weights`` (article 002's pretrained fc7 features)."""
-    from course_lib.models import load_torchvision
-    from course_lib.pipelines.explain import model_from_checkpoint
-
     if (checkpoint is None) == (weights is None):
         raise ValueError("give exactly one of checkpoint (a trained model) or weights (VGG16)")
     if checkpoint is not None:

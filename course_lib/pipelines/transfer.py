@@ -37,7 +37,8 @@ from course_lib.data.cache import CachedLoader, build_cache, load_cache
 from course_lib.data.splits import TransformedSubset, random_split_indices
 from course_lib.data.tiny_imagenet import TinyImageNet, pick_per_class
 from course_lib.data.transforms import AugmentConfig, train_transform, val_transform
-from course_lib.history import CHECKPOINT_DIR, atomic_write, prepare_run_dir, write_csv
+from course_lib.files import save_figure, write_text
+from course_lib.history import CHECKPOINT_DIR, prepare_run_dir, write_csv
 from course_lib.metrics import confusion_matrix, normalize_per_class, topk_accuracy
 from course_lib.models import create_model, set_trainable
 from course_lib.stages import train_stages
@@ -255,15 +256,9 @@ def report_run(
         "test_images": len(test["targets"]),
         "files": files,
     }
-    text = json.dumps(summary, indent=2)
-    atomic_write(run_dir / "summary.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     log.info("test %s (%.1fs)", summary["test"], time.perf_counter() - start)
     return summary
-
-
-def save_figure(figure: Any, path: Path) -> Path:
-    """Save a matplotlib Figure atomically (format from the suffix)."""
-    return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110))
 
 
 def _split(config: TrainConfig, targets: Sequence[int]) -> tuple[list[int], list[int]]:

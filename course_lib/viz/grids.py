@@ -11,8 +11,8 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from course_lib.data.cache import atomic_output
 from course_lib.data.tiny_imagenet import pick_per_class
+from course_lib.files import atomic_write
 
 
 def to_display(image) -> np.ndarray:
@@ -72,7 +72,4 @@ def save_class_grid(
         dataset.class_names,
         ncols=n_per_class,
     )
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi)
-    return path
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=dpi))
