@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.history import atomic_write
+from course_lib.configs import TrainConfig, config_from_dict
+from course_lib.files import atomic_write
+from course_lib.models import create_model
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,28 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
             "a bare state dict loads with model.load_state_dict(torch.load(path))"
         )
     return checkpoint
+
+
+def model_from_checkpoint(
+    path: str | os.PathLike, *, device: torch.device | str | None = None
+) -> tuple[nn.Module, TrainConfig]:
+    """The trained model of a course_lib checkpoint (e.g. ``run/checkpoints/last.pt``).
+
+    The model is rebuilt from the saved config (no pretrained weights are downloaded: the
+    checkpoint holds every weight) and the class count from the saved weights.
+    """
+    checkpoint = load_checkpoint(path)
+    if not checkpoint.get("config"):
+        raise ValueError(f"{path} has no training config; save it with course_lib.train.fit")
+    config = config_from_dict(checkpoint["config"], source=str(path))
+    weights = [shape for shape in checkpoint["model_signature"].values() if len(shape) == 2]
+    if not weights:
+        raise ValueError(f"{path}: no Linear weight to read the number of classes from")
+    model = create_model(
+        config.model, num_classes=weights[-1][0], weights=None, **config.model_kwargs
+    )
+    model.load_state_dict(checkpoint["model"])
+    return (model.to(device) if device is not None else model), config
 
 
 def check_compatible(

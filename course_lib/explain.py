@@ -103,7 +103,7 @@ def normalize_cams(cams: Tensor) -> Tensor:
     return cams / (1e-7 + cams.amax(dim=(1, 2), keepdim=True))
 
 
-def _check_targets(targets: Sequence[int] | Tensor | None, outputs: Tensor) -> Tensor:
+def check_targets(targets: Sequence[int] | Tensor | None, outputs: Tensor) -> Tensor:
     """Class indices (N,) on the outputs' device: ``targets``, or the argmax when None."""
     if targets is None:
         return outputs.argmax(dim=1)
@@ -149,7 +149,7 @@ def gradcam(
             outputs = model(images)  # (N, num_classes)
             if "leaf" not in saved:
                 raise ValueError(f"target_layer {target_layer!r} was not called by the model")
-            targets = _check_targets(targets, outputs)
+            targets = check_targets(targets, outputs)
             score = outputs.gather(1, targets[:, None]).sum()  # images are independent in eval
     finally:
         handle.remove()

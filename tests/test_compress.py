@@ -404,8 +404,9 @@ def test_run_compress_on_a_small_model(tiny_imagenet, tmp_path):
 @pytest.mark.slow
 def test_compress_and_explain_a_training_checkpoint(tiny_imagenet, tmp_path):
     """About 20-60 s on 2 CPU cores: trains the demo model for one epoch per stage first."""
+    from course_lib.checkpoint import model_from_checkpoint
     from course_lib.pipelines.compress import run_compress_checkpoint
-    from course_lib.pipelines.explain import model_from_checkpoint, run_explain_checkpoint
+    from course_lib.pipelines.explain import run_explain_checkpoint
     from course_lib.pipelines.transfer import run_transfer
 
     run_transfer("transfer_demo", data_root=tiny_imagenet, out_dir=tmp_path / "run", epochs=1)

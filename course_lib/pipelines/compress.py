@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from course_lib.checkpoint import model_from_checkpoint
 from course_lib.compress import (
     PooledInput,
     compress_model,
@@ -45,10 +46,10 @@ from course_lib.explain import (
     gradcam,
     pointing_game,
 )
-from course_lib.history import atomic_write, write_csv
+from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_text
+from course_lib.history import write_csv
 from course_lib.metrics import topk_accuracy
 from course_lib.models import set_trainable
-from course_lib.pipelines.explain import model_from_checkpoint, prepare_out_dir
 from course_lib.pipelines.transfer import tiny_imagenet_per_sample
 from course_lib.stages import apply_stage, make_optimizer, make_scheduler
 from course_lib.train import evaluate, fit, loader_generators, train_one_epoch
@@ -148,7 +149,7 @@ def run_compress(
         top1_drop=rows[0]["top1"] - final["top1"],
     )
     text = json.dumps(result, indent=2, default=str)
-    atomic_write(out_dir / "summary.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text(out_dir / "summary.json", text)
     log.info("compression: %s", rows)
     return result
 
@@ -283,7 +284,7 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
 def _write_outputs(out_dir: Path, rows, report, cams, cam_rows, images, compressed) -> dict:
     write_csv(rows, out_dir / "summary.csv")
     text = _markdown(rows)
-    atomic_write(out_dir / "summary.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text(out_dir / "summary.md", text)
     write_csv(report.rows(), out_dir / "layers.csv")
     write_csv(cam_rows, out_dir / "cams.csv")
     state = copy.deepcopy(compressed).cpu().state_dict()
@@ -296,7 +297,7 @@ def _write_outputs(out_dir: Path, rows, report, cams, cam_rows, images, compress
             extra = "" if correlation is None else f" (correlation with original {correlation:.2f})"
             titles.append(f"image {k}: {name}{extra}")
     figure = plot_cam_panels(panels, titles)
-    atomic_write(out_dir / "cams.png", lambda tmp: figure.savefig(tmp, dpi=110))
+    save_figure(figure, out_dir / "cams.png")
     result = {"table": rows, "compressed_bytes": (out_dir / "compressed.pt").stat().st_size}
     for key in cam_rows[0]:  # means over the images where the value is defined
         if key.startswith(("correlation_", "pointing_", "mass_")):

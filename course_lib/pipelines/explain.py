@@ -25,8 +25,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from course_lib.checkpoint import load_checkpoint
-from course_lib.configs import TrainConfig, config_from_dict
+from course_lib.checkpoint import model_from_checkpoint
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, val_transform
 from course_lib.explain import (
@@ -37,8 +36,9 @@ from course_lib.explain import (
     pointing_game,
     scale_boxes,
 )
-from course_lib.history import atomic_write, write_csv
-from course_lib.models import create_model, uses_log_probs
+from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_text
+from course_lib.history import write_csv
+from course_lib.models import uses_log_probs
 from course_lib.viz.cams import cam_panel, cam_title, plot_cam_panels
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def run_explain(
         result["pointing_game"] = sum(row["pointing_hit"] for row in rows) / len(rows)
         result["mass_in_box"] = sum(row["mass_in_box"] for row in rows) / len(rows)
     text = json.dumps(result, indent=2)
-    atomic_write(out_dir / "summary.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text(out_dir / "summary.json", text)
     log.info("Grad-CAM at %s on %d images: %s", result["target_layer"], len(rows), result)
     return result
 
@@ -125,40 +125,6 @@ def predict_probabilities(model: nn.Module, images: Tensor, *, batch_size: int =
     with eval_mode(model), torch.no_grad():
         outputs = torch.cat([model(batch.to(device)).cpu() for batch in images.split(batch_size)])
     return outputs.exp() if uses_log_probs(model) else outputs.softmax(dim=1)
-
-
-def model_from_checkpoint(
-    path: str | os.PathLike, *, device: torch.device | str | None = None
-) -> tuple[nn.Module, TrainConfig]:
-    """The trained model of a course_lib checkpoint (e.g. ``run/checkpoints/last.pt``).
-
-    The model is rebuilt from the saved config (no pretrained weights are downloaded: the
-    checkpoint holds every weight) and the class count from the saved weights.
-    """
-    checkpoint = load_checkpoint(path)
-    if not checkpoint.get("config"):
-        raise ValueError(f"{path} has no training config; save it with course_lib.train.fit")
-    config = config_from_dict(checkpoint["config"], source=str(path))
-    weights = [shape for shape in checkpoint["model_signature"].values() if len(shape) == 2]
-    if not weights:
-        raise ValueError(f"{path}: no Linear weight to read the number of classes from")
-    model = create_model(
-        config.model, num_classes=weights[-1][0], weights=None, **config.model_kwargs
-    )
-    model.load_state_dict(checkpoint["model"])
-    return (model.to(device) if device is not None else model), config
-
-
-def prepare_out_dir(out_dir: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Create ``out_dir``; an existing non-empty folder needs ``overwrite``."""
-    out_dir = Path(out_dir)
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"output folder {out_dir} already has files; choose a new folder or pass "
-            "overwrite=True (--overwrite) to write over them"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
 
 
 def save_png(array, path: Path) -> Path:
@@ -226,7 +192,7 @@ def _draw(
     result: dict[str, Any] = {"panels": files, "chosen": [rows[k]["index"] for k in chosen]}
     if panels:
         figure = plot_cam_panels(panels, titles)
-        atomic_write(out_dir / "cams.png", lambda tmp: figure.savefig(tmp, dpi=110))
+        save_figure(figure, out_dir / "cams.png")
         result["figure"] = str(out_dir / "cams.png")
     return result
 
