@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import course_lib, torch, torchvision, nbgrader, pytorch_grad_cam, tensorly"
 	touch $(STAMP)
 
+# $(RUN) belongs to `make demo`: each run replaces the previous demo's outputs there.
 demo: setup
-	$(BIN)/python -m course_lib demo --out $(RUN) $(if $(DATA),--data $(DATA)) \
+	$(BIN)/python -m course_lib demo --out $(RUN) --overwrite $(if $(DATA),--data $(DATA)) \
 		$(if $(CACD),--cacd $(CACD)) $(if $(DEVICE),--device $(DEVICE))
 
 test: setup

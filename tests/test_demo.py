@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.__main__ import main
-from course_lib.pipelines.demo import run_demo
+from course_lib.pipelines.demo import prepare_demo_dir, run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +68,18 @@ def test_existing_run_folder_is_not_overwritten(demo, capsys):
     assert main(["demo", "--out", str(out), "--quick"]) == 2
     assert "already" in capsys.readouterr().err
     assert (out / "report.html").stat().st_mtime_ns == before
+
+
+def test_overwrite_replaces_only_what_a_demo_writes(tmp_path):
+    out = tmp_path / "run"
+    (out / "transfer" / "checkpoints").mkdir(parents=True)
+    (out / "transfer" / "checkpoints" / "last.pt").write_bytes(b"old")
+    (out / "report.html").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="already"):
+        prepare_demo_dir(out, overwrite=False)
+    assert prepare_demo_dir(out, overwrite=True) == out
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 @pytest.mark.browser
