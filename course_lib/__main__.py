@@ -45,17 +45,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from course_lib.pipelines.features import run_features_command
+    from course_lib.pipelines.features import feature_model, run_features
 
+    device = get_device(args.device)
+    model = feature_model(checkpoint=args.checkpoint, weights=args.weights, device=device)
     return _print_summary(
-        run_features_command(
-            args.data,
-            args.out,
-            checkpoint=args.checkpoint,
-            weights=args.weights,
-            device=get_device(args.device),
-            overwrite=args.overwrite,
-        )  # fmt: skip
+        run_features(args.data, args.out, model=model, device=device, overwrite=args.overwrite)
     )
 
 
@@ -156,9 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--checkpoint", type=Path, required=True)
     compress.add_argument("--data", type=Path, required=True, help="Tiny ImageNet root")
     compress.add_argument("--out", type=Path, required=True)
-    ranks = compress.add_mutually_exclusive_group()
-    ranks.add_argument("--max-rank", type=int, default=None)
-    ranks.add_argument("--eps", type=float, default=None, help="relative error bound")
+    ranks = compress.add_mutually_exclusive_group(required=True)
+    ranks.add_argument("--max-rank", type=int, help="cap on every TT rank")
+    ranks.add_argument("--eps", type=float, help="relative Frobenius error bound per layer")
     compress.add_argument("--finetune-epochs", type=int, default=1)
 
     for sub in (demo, train, features, explain, compress):
