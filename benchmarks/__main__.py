@@ -41,6 +41,18 @@ def machine() -> str:
     )
 
 
+def markdown_tables(rows: list[dict]) -> str:
+    """One table per run of rows with the same columns (a benchmark may measure several
+    things, each with its own columns)."""
+    groups: list[list[dict]] = []
+    for row in rows:
+        if groups and list(groups[-1][0]) == list(row):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return "\n\n".join(markdown_table(group) for group in groups)
+
+
 def markdown_table(rows: list[dict]) -> str:
     """Rows as a markdown table; columns in first-seen order, floats to 4 significant digits."""
     columns: list[str] = []
@@ -69,7 +81,7 @@ def section(topic: str) -> str:
     return (
         f"## {topic}: {title}\n\n{description.strip()}\n\n"
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()} by "
-        f"`python -m benchmarks.bench_{topic}` ({seconds:.0f} s):\n\n{markdown_table(rows)}\n"
+        f"`python -m benchmarks.bench_{topic}` ({seconds:.0f} s):\n\n{markdown_tables(rows)}\n"
     )
 
 
