@@ -8,10 +8,8 @@ python -m data_tools cacd split data/sorted data/sorted_split --test-size 0.2 --
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from course_lib.cli import run_command
 from course_lib.data.cacd import (
     age_group,
     load_cacd_meta,
@@ -80,14 +78,3 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=42, help="seed of the split (default 42)")
     split.set_defaults(func=_split)
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``cacd`` on its own: ``python -m data_tools.cacd organize MAT IMAGES OUT``."""
-    parser = argparse.ArgumentParser(prog="python -m data_tools")
-    add_parser(parser.add_subparsers(required=True))
-    return run_command(parser, ["cacd", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

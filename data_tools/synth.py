@@ -7,10 +7,8 @@ python -m data_tools synth cacd data/cacd-synth --people 40 --images-per-person 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from course_lib.cli import run_command
 from course_lib.data.synthetic import make_cacd, make_tiny_imagenet
 
 
@@ -64,14 +62,3 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     cacd.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
     cacd.set_defaults(func=_cacd)
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``synth`` on its own: ``python -m data_tools.synth tiny-imagenet ROOT``."""
-    parser = argparse.ArgumentParser(prog="python -m data_tools")
-    add_parser(parser.add_subparsers(required=True))
-    return run_command(parser, ["synth", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,10 +19,8 @@ import logging
 import os
 import random
 import shutil
-import sys
 from pathlib import Path
 
-from course_lib.cli import run_command
 from course_lib.data.cache import build_cache
 from course_lib.data.tiny_imagenet import (
     TinyImageNet,
@@ -237,14 +235,3 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     cache.add_argument("--overwrite", action="store_true", help="rebuild even if complete")
     cache.set_defaults(func=_cache)
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``tiny-imagenet`` on its own: ``python -m data_tools.tiny_imagenet verify ROOT``."""
-    parser = argparse.ArgumentParser(prog="python -m data_tools")
-    add_parser(parser.add_subparsers(required=True))
-    return run_command(parser, ["tiny-imagenet", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,7 +25,6 @@ from course_lib.data.cacd import (
 from course_lib.data.splits import stratified_split_indices
 from course_lib.data.synthetic import make_cacd
 from data_tools.__main__ import main as data_tools_main
-from data_tools.cacd import main
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -269,14 +268,15 @@ def test_split_bad_input(groups, tmp_path):
 
 def test_command_line(tmp_path, capsys):
     cacd = make_cacd(tmp_path / "cacd", people=12, images_per_person=4, seed=1)
-    assert main(["inspect", str(cacd / "celebrity2000.mat")]) == 0
+    assert data_tools_main(["cacd", "inspect", str(cacd / "celebrity2000.mat")]) == 0
     assert "MATLAB v7.3, 48 images of 12 people" in capsys.readouterr().out
     sorted_dir, split_dir = tmp_path / "sorted", tmp_path / "split"
     args = [str(cacd / "celebrity2000_meta.mat"), str(cacd / "CACD2000"), str(sorted_dir)]
-    assert main(["organize", *args, "--per-group", "4", "--seed", "2"]) == 0
-    assert main(["split", str(sorted_dir), str(split_dir), "--test-size", "0.25"]) == 0
+    assert data_tools_main(["cacd", "organize", *args, "--per-group", "4", "--seed", "2"]) == 0
+    split = ["cacd", "split", str(sorted_dir), str(split_dir), "--test-size", "0.25"]
+    assert data_tools_main(split) == 0
     assert {p.name for p in split_dir.iterdir()} == {"train", "val"}
-    assert main(["inspect", str(tmp_path / "missing.mat")]) == 2
+    assert data_tools_main(["cacd", "inspect", str(tmp_path / "missing.mat")]) == 2
     assert "missing.mat does not exist" in capsys.readouterr().err
     assert data_tools_main(["cacd", "inspect", str(cacd / "celebrity2000_meta.mat")]) == 0
     assert "MATLAB v5, 48 images" in capsys.readouterr().out

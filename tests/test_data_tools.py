@@ -135,23 +135,23 @@ def test_cli_verify_restructure_subset_and_cache(root, tmp_path, capsys):
     assert data_tools_main(["tiny-imagenet", "verify", str(root)]) == 0
     assert "train: 48 images in 4 classes (12 per class)" in capsys.readouterr().out
     argv = ["restructure-val", str(root), "--dest", str(tmp_path / "v"), "--link"]
-    assert tools.main(argv) == 0
+    assert data_tools_main(["tiny-imagenet", *argv]) == 0
     assert "wrote 16 of 16 val images" in capsys.readouterr().out
     argv = ["subset", str(root), "--dest", str(tmp_path / "s"), "--classes", "2",
             "--per-class", "3", "--seed", "0"]  # fmt: skip
-    assert tools.main(argv) == 0
+    assert data_tools_main(["tiny-imagenet", *argv]) == 0
     argv = ["cache", str(tmp_path / "s"), "--split", "val", "--dest", str(tmp_path / "c")]
-    assert tools.main(argv) == 0
+    assert data_tools_main(["tiny-imagenet", *argv]) == 0
     assert len(load_cache(tmp_path / "c")) == 6
 
 
 def test_cli_reports_bad_input_in_one_line(root, tmp_path, capsys):
-    assert tools.main(["verify", str(tmp_path / "missing")]) == 2
+    assert data_tools_main(["tiny-imagenet", "verify", str(tmp_path / "missing")]) == 2
     assert "missing: dataset folder not found" in capsys.readouterr().err
     bad = root / "train" / "n02079146" / "images"
     Image.new("RGB", (64, 64)).save(bad / "extra.JPEG")
     (bad / "extra.JPEG").write_bytes(b"truncated")
-    assert tools.main(["verify", str(root)]) == 1
+    assert data_tools_main(["tiny-imagenet", "verify", str(root)]) == 1
     assert "corrupt images: 1" in capsys.readouterr().out
 
 

@@ -23,7 +23,6 @@ from course_lib.data.synthetic.objects import (
     draw_object,
 )
 from data_tools.__main__ import main as data_tools_main
-from data_tools.synth import main
 
 WNID = re.compile(r"n\d{8}")
 
@@ -210,10 +209,12 @@ def test_small_cnn_learns_the_classes_quickly(tmp_path, one_thread):
 
 
 def test_command_line_writes_both_datasets(tmp_path, capsys):
-    assert main(["tiny-imagenet", str(tmp_path / "t"), "--classes", "2", "--train-per-class",
-                 "3", "--val-per-class", "1", "--test-images", "2"]) == 0  # fmt: skip
+    tiny = ["synth", "tiny-imagenet", str(tmp_path / "t"), "--classes", "2", "--train-per-class",
+            "3", "--val-per-class", "1", "--test-images", "2"]  # fmt: skip
+    assert data_tools_main(tiny) == 0
     assert len(list((tmp_path / "t" / "test" / "images").iterdir())) == 2
-    assert main(["cacd", str(tmp_path / "c"), "--people", "2", "--images-per-person", "2"]) == 0
+    cacd = ["synth", "cacd", str(tmp_path / "c"), "--people", "2", "--images-per-person", "2"]
+    assert data_tools_main(cacd) == 0
     assert (tmp_path / "c" / "celebrity2000.mat").is_file()
     assert "synthetic CACD" in capsys.readouterr().out
     again = ["synth", "cacd", str(tmp_path / "c"), "--people", "2", "--images-per-person", "2"]
