@@ -1,1 +1,22 @@
-"""Command modules of ``python -m autograder`` (each defines ``add_parser``)."""
+"""Command modules of ``python -m autograder`` (each defines ``add_parser``), and the arguments
+several of them share."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_assignment(parser: argparse.ArgumentParser) -> None:
+    """The positional assignment id."""
+    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+
+
+def add_source(parser: argparse.ArgumentParser) -> None:
+    """``--source``: the notebook that edited read-only cells are restored from."""
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="notebook to restore read-only cells from (default: the release)",
+    )

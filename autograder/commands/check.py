@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autograder.commands import add_assignment, add_source
+
 
 def run(args: argparse.Namespace) -> int:
     from autograder.grading import grade_notebook
@@ -21,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "check", help="check a notebook on the public cases (for students)", description=__doc__
     )
-    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+    add_assignment(parser)
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK")
     parser.add_argument(
         "--refs",
@@ -29,11 +31,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="public reference file (default: the one shipped with the checks)",
     )
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="notebook to restore read-only cells from (default: the release)",
-    )
+    add_source(parser)
     parser.set_defaults(func=run)
     return parser

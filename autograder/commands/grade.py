@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autograder.commands import add_assignment, add_source
+
 
 def run(args: argparse.Namespace) -> int:
     from autograder.submissions import grade_to_file
@@ -24,17 +26,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "grade", help="grade one submission into a Gradescope results.json", description=__doc__
     )
-    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+    add_assignment(parser)
     parser.add_argument(
         "submission", type=Path, metavar="SUBMISSION", help="a notebook, or a folder holding one"
     )
     parser.add_argument("--out", type=Path, required=True, help="results.json to write")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="notebook to restore read-only cells from (default: the release)",
-    )
+    add_source(parser)
     parser.add_argument("--public-only", action="store_true", help="skip the hidden cases")
     parser.set_defaults(func=run)
     return parser

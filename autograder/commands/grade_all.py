@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autograder.commands import add_assignment, add_source
+
 
 def run(args: argparse.Namespace) -> int:
     from autograder.batch import grade_all
@@ -33,16 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "grade-all", help="grade a folder of submissions (resumable)", description=__doc__
     )
-    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+    add_assignment(parser)
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--workers", type=int, default=1, help="submissions graded at once")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=None,
-        help="notebook to restore read-only cells from (default: the release)",
-    )
+    add_source(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser

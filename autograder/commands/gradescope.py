@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autograder.commands import add_assignment
+
 
 def run(args: argparse.Namespace) -> int:
     from autograder.bundle import build_gradescope_bundle
@@ -24,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "gradescope", help="build the Gradescope autograder zip", description=__doc__
     )
-    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+    add_assignment(parser)
     parser.add_argument("--out", type=Path, required=True, help="zip file to write")
     parser.set_defaults(func=run)
     return parser

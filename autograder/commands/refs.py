@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autograder.commands import add_assignment
+
 
 def run(args: argparse.Namespace) -> int:
     from autograder.references import default_refs_path, write_refs
@@ -23,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "refs", help="write the public references of an assignment", description=__doc__
     )
-    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+    add_assignment(parser)
     parser.add_argument(
         "--out", type=Path, default=None, help="file to write (default: autograder/refs/<ID>.zip)"
     )
