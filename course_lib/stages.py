@@ -72,6 +72,31 @@ def make_scheduler(
     )
 
 
+def train_stage(
+    model: nn.Module,
+    loaders: Mapping[str, Any],
+    stage: StageConfig,
+    *,
+    freeze: Callable[..., int] = set_trainable,
+    **fit_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Make ``stage``'s parameters trainable and :func:`fit` them for its epochs with its
+    optimizer and scheduler; ``fit_kwargs`` go to :func:`fit`."""
+    trainable = apply_stage(model, stage, freeze=freeze)
+    log.info("stage %r: %d epochs, %d trainable tensors", stage.name, stage.epochs, trainable)
+    optimizer = make_optimizer(model, stage)
+    scheduler = make_scheduler(optimizer, stage)
+    return fit(
+        model,
+        loaders,
+        epochs=stage.epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        stage=stage.name,
+        **fit_kwargs,
+    )
+
+
 def train_stages(
     model: nn.Module,
     loaders: Mapping[str, Iterable[tuple[Tensor, Tensor]]],
@@ -105,20 +130,15 @@ def train_stages(
     for index, stage in enumerate(config.stages):
         if index < resume_index:
             continue
-        trainable = apply_stage(model, stage, freeze=freeze)
-        log.info("stage %r: %d epochs, %d trainable tensors", stage.name, stage.epochs, trainable)
-        optimizer = make_optimizer(model, stage)
-        history = fit(
+        history = train_stage(
             model,
             loaders,
-            epochs=stage.epochs,
-            optimizer=optimizer,
-            scheduler=make_scheduler(optimizer, stage),
+            stage,
+            freeze=freeze,
             device=device,
             train_step=train_step,
             metric=metric,
             topk=config.topk,
-            stage=stage.name,
             history=history,
             run_dir=run_dir,
             config=config_dict,

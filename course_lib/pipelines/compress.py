@@ -51,8 +51,8 @@ from course_lib.history import write_csv
 from course_lib.metrics import topk_accuracy
 from course_lib.models import set_trainable
 from course_lib.pipelines.transfer import tiny_imagenet_per_sample
-from course_lib.stages import apply_stage, make_optimizer, make_scheduler
-from course_lib.train import evaluate, fit, loader_generators, train_one_epoch
+from course_lib.stages import train_stage
+from course_lib.train import evaluate, loader_generators, train_one_epoch
 from course_lib.utils import seed_everything
 from course_lib.viz.cams import cam_panel, plot_cam_panels
 
@@ -256,19 +256,15 @@ def _finetune(compressed, loaders, stage, device, seed, train_step, metric, free
         seed_everything(seed, deterministic=False)
         for generator in loader_generators(loaders):
             generator.manual_seed(seed)
-    apply_stage(compressed, stage, freeze=freeze)
-    optimizer = make_optimizer(compressed, stage)
-    return fit(
+    return train_stage(
         compressed,
         {"train": loaders["train"], "val": loaders["val"]},
-        epochs=stage.epochs,
-        optimizer=optimizer,
-        scheduler=make_scheduler(optimizer, stage),
+        stage,
+        freeze=freeze,
         device=device,
         train_step=train_step,
         metric=metric,
         topk=(1,),
-        stage=stage.name,
     )
 
 
