@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets
 
+from benchmarks.timing import timed
 from course_lib.data.cache import CachedLoader, build_cache, load_cache
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import AugmentConfig, train_transform
@@ -38,11 +39,14 @@ DEFAULT_ROOT = Path(
 
 def _epoch_seconds(loader, device: torch.device) -> tuple[float, float]:
     """Wall-clock and CPU seconds (this process, all threads) of one epoch."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _batch in loader:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    return time.perf_counter() - wall, time.process_time() - cpu
+
+    def drain() -> None:
+        for _batch in loader:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+
+    wall, cpu, _ = timed(drain)
+    return wall, cpu
 
 
 def run(

@@ -15,20 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+from benchmarks.timing import timed
 from course_lib.explain import gradcam
 from course_lib.models import create_model
-
-
-def _timed(function) -> tuple[float, float, object]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function()
-    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 def run(
@@ -67,11 +61,11 @@ def run(
             for p in model.parameters():
                 p.requires_grad_(True)  # what pytorch-grad-cam needs
             for name, function in (("baseline", baseline), ("ours", ours)):
-                wall, cpu, maps[name] = _timed(function)
+                wall, cpu, maps[name] = timed(function)
                 times[name] += [(wall, cpu)] if repeat else []
             for name, p in model.named_parameters():
                 p.requires_grad_(frozen[name])
-            wall, cpu, _ = _timed(ours)
+            wall, cpu, _ = timed(ours)
             times["ours_frozen"] += [(wall, cpu)] if repeat else []
         difference = (torch.as_tensor(maps["baseline"]) - maps["ours"]).abs().max().item()
     finally:

@@ -25,13 +25,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
 
 from autograder.batch import grade_all
 from autograder.grading import grade_notebook
 from autograder.student_edition import ASSIGNMENTS
+from benchmarks.timing import wall_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,12 +39,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def solution(assignment: str) -> Path | None:
     path = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
     return path if path.is_file() else None
-
-
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def cold_seconds(assignment: str, notebook: Path, work: Path) -> float:
@@ -59,7 +53,7 @@ def cold_seconds(assignment: str, notebook: Path, work: Path) -> float:
         "--out",
         str(work / "results.json"),
     ]
-    return _seconds(lambda: subprocess.run(command, cwd=ROOT, check=True, capture_output=True))
+    return wall_seconds(lambda: subprocess.run(command, cwd=ROOT, check=True, capture_output=True))
 
 
 def nbgrader_seconds(assignment: str, notebook: Path, work: Path) -> float:
@@ -71,7 +65,7 @@ def nbgrader_seconds(assignment: str, notebook: Path, work: Path) -> float:
     submitted = course / "submitted" / "student" / assignment
     submitted.mkdir(parents=True)
     shutil.copy(notebook, submitted / notebook.name)
-    return _seconds(
+    return wall_seconds(
         lambda: run_nbgrader(
             ["autograde", assignment, "--student", "student", "--force"], course=course
         )
@@ -85,7 +79,7 @@ def batch_rate(assignment: str, notebook: Path, work: Path, *, count: int, worke
     for index in range(count):
         shutil.copy(notebook, folder / f"student{index:03d}.ipynb")
     out = work / f"out-{workers}"
-    seconds = _seconds(
+    seconds = wall_seconds(
         lambda: grade_all(assignment, folder, out, workers=workers, show_progress=False)
     )
     return count / seconds
@@ -110,7 +104,7 @@ def run(
             )
             report = grade_notebook(assignment, notebook)  # warm-up: fork server, references
             warm = statistics.median(
-                _seconds(partial(grade_notebook, assignment, notebook)) for _ in range(repeats)
+                wall_seconds(partial(grade_notebook, assignment, notebook)) for _ in range(repeats)
             )
             baseline = nbgrader_seconds(assignment, notebook, work) if nbgrader else None
         rows.append({

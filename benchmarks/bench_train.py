@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import DataLoader, random_split
 from torchvision import datasets
 
+from benchmarks.timing import timed
 from course_lib.data.cache import CachedLoader, build_cache, load_cache
 from course_lib.data.splits import TransformedSubset
 from course_lib.data.tiny_imagenet import TinyImageNet
@@ -105,17 +106,8 @@ def make_optimizer(model: nn.Module):
     return optimizer, scheduler
 
 
-def _seconds(fn) -> tuple[float, float]:
-    """Wall-clock and CPU seconds of ``fn()``. On a shared machine the CPU time of this
-    (single-threaded) process is the stable measure: it leaves out the time other programs
-    had the cores."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
 def _data_seconds(loaders) -> float:
-    return _seconds(lambda: [None for loader in loaders.values() for _ in loader])[1]
+    return timed(lambda: [None for loader in loaders.values() for _ in loader])[1]
 
 
 def same_updates(base: nn.Module, batches) -> float:
@@ -146,10 +138,10 @@ def backbone_seconds(model: nn.Module, images: torch.Tensor) -> dict[str, float]
     """One frozen-backbone forward pass: train mode + autograd vs eval + inference mode."""
     features = model.features
     features.train()
-    train_grad = min(_seconds(lambda: features(images))[1] for _ in range(2))
+    train_grad = min(timed(lambda: features(images))[1] for _ in range(2))
     features.eval()
     with torch.inference_mode():
-        inference = min(_seconds(lambda: features(images))[1] for _ in range(2))
+        inference = min(timed(lambda: features(images))[1] for _ in range(2))
     return {"backbone_train_autograd_cpu_s": train_grad, "backbone_inference_cpu_s": inference}
 
 
@@ -177,7 +169,7 @@ def run_stage1(root: Path, *, repeats: int = 2) -> dict:
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         for repeat in range(repeats + 1):
             for name, epoch in variants.items():
-                seconds = _seconds(lambda epoch=epoch, name=name: epoch(*state[name]))
+                seconds = timed(lambda epoch=epoch, name=name: epoch(*state[name]))[:2]
                 if repeat > 0:  # the first epoch warms caches and oneDNN kernels
                     times[name].append(seconds)
         data = {
