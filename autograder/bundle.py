@@ -10,12 +10,12 @@ which is how the bundle is tested locally.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
 from autograder.grading import default_source
 from autograder.spec import load_checks
+from course_lib.files import atomic_output
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
@@ -89,10 +89,7 @@ def build_gradescope_bundle(assignment: str, out: Path | str) -> Path:
     """Write the bundle zip of ``assignment`` to ``out`` (atomically); its path."""
     load_checks(assignment)  # fails early on an unknown id
     source = default_source(assignment)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with zipfile.ZipFile(temporary, "w") as archive:
+    with atomic_output(out) as temporary, zipfile.ZipFile(temporary, "w") as archive:
         _add(archive, "setup.sh", SETUP.encode(), executable=True)
         _add(archive, "run_autograder", RUN.format(assignment=assignment).encode(), executable=True)
         _add(archive, "requirements.txt", requirements().encode())
@@ -101,5 +98,4 @@ def build_gradescope_bundle(assignment: str, out: Path | str) -> Path:
                 _add(archive, path.relative_to(REPO).as_posix(), path.read_bytes())
         if source is not None:
             _add(archive, f"autograder/pinned/{assignment}.ipynb", source.read_bytes())
-    os.replace(temporary, out)
-    return out
+    return Path(out)

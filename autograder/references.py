@@ -27,6 +27,7 @@ import torch
 
 from autograder import plaindata
 from autograder.spec import Case, Checks, public_spec_hash
+from course_lib.files import atomic_write
 
 FORMAT = 1
 PROGRESS_ENV = "COURSE_LIB_PROGRESS"
@@ -107,16 +108,11 @@ def write_refs(checks: Checks, path: Path | str) -> Path:
         "data_sha256": hashlib.sha256(data).hexdigest(),
         "cases": [case.name for case in cases],
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
         archive.writestr("references.zip", data)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(buffer.getvalue())
-    os.replace(temporary, path)
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def read_refs(checks: Checks, path: Path | str) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from autograder.grading import Report
+from course_lib.files import write_text
 
 HIDDEN_VISIBILITY = "after_published"  # or "hidden": never shown to students
 CSV_FIELDS = ["submission", "score", "max_score", "passed", "failed", "sandbox", "notes"]
@@ -63,12 +63,7 @@ def to_gradescope(report: Report, *, hidden_visibility: str = HIDDEN_VISIBILITY)
 
 def write_json(data: dict[str, Any], path: Path | str) -> Path:
     """Write ``data`` atomically (a temporary name in the same folder, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def gradebook_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -101,12 +96,7 @@ def write_gradebook(results: Iterable[dict[str, Any]], path: Path | str) -> Path
     writer = csv.DictWriter(buffer, fieldnames=header, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_text(path, buffer.getvalue())
 
 
 def table(report: Report, *, width: int = 100) -> str:
