@@ -31,6 +31,7 @@ from autograder.student_edition import (
     build_student_edition,
 )
 from autograder.sync import sync_solutions
+from course_lib.files import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -108,21 +109,10 @@ def generate(
         course = make_course(Path(tmp), assignments, root=root)
         for assignment in assignments:
             run_nbgrader(["generate_assignment", assignment, "--force"], course=course, root=root)
-            _replace_dir(course / "assignments" / assignment, out / assignment)
+            with atomic_folder(out / assignment) as tree:
+                shutil.copytree(course / "assignments" / assignment, tree)
             logger.info("released %s into %s", assignment, out / assignment)
     return out
-
-
-def _replace_dir(new: Path, dest: Path) -> None:
-    """Move ``new`` to ``dest``, replacing it; ``dest`` is never left half-written."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
-        shutil.copytree(new, staging / "new")
-        if dest.exists():
-            os.replace(dest, staging / "old")
-        os.replace(staging / "new", dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 #: Instructor tools that students never need, and folders rebuilt for each bundle.
@@ -164,21 +154,13 @@ def build_bundle(assignment: str, out: Path, *, root: Path = ROOT) -> Path:
         raise FileNotFoundError(
             f"{released} does not exist: run `python -m autograder generate` first"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        bundle = staging / "bundle"
+    with atomic_folder(out) as bundle:  # out is new or empty
         shutil.copytree(released, bundle, ignore=IGNORED)
         build_student_edition(root / "course_lib", bundle / "course_lib", assignment)
         build_student_autograder(assignment, bundle / "autograder", root=root)
         (bundle / "README.md").write_text(
             BUNDLE_README.format(assignment=assignment), encoding="utf-8"
         )
-        if out.exists():
-            out.rmdir()
-        os.replace(bundle, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

@@ -17,13 +17,13 @@ so that later notebooks can rely on what earlier ones taught.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+
+from course_lib.files import atomic_folder
 
 #: The course's assignments, in teaching order.
 ASSIGNMENTS = ("a1_data", "a2_transfer", "a3_features", "a4_age", "a5_explain_compress")
@@ -202,18 +202,9 @@ def build_student_edition(source: Path | str, dest: Path | str, assignment: str)
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise FileNotFoundError(f"package folder {source} does not exist")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
-        tree = staging / dest.name
+    with atomic_folder(dest) as tree:
         shutil.copytree(source, tree, ignore=IGNORED)
         for path in sorted(tree.rglob("*.py")):
             text = path.read_text(encoding="utf-8")
             path.write_text(student_source(text, assignment, path=path), encoding="utf-8")
-        if dest.exists():
-            old = staging / "old"
-            os.replace(dest, old)
-        os.replace(tree, dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return dest

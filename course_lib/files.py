@@ -8,6 +8,8 @@ already holds files is only written into when the caller asks to overwrite.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +32,24 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a path next to ``dest`` to build a folder at (not created yet); if the block
+    succeeds the folder replaces ``dest`` (a previous ``dest`` is removed), else it is dropped.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        tree = staging / "new"
+        yield tree
+        if dest.exists():
+            os.replace(dest, staging / "old")
+        os.replace(tree, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:

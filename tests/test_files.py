@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.files import atomic_output, atomic_write, prepare_out_dir, save_figure
+from course_lib.files import (
+    atomic_folder,
+    atomic_output,
+    atomic_write,
+    prepare_out_dir,
+    save_figure,
+)
 
 
 def test_atomic_output_moves_into_place_only_on_success(tmp_path):
@@ -54,3 +60,18 @@ def test_output_folder_with_files_needs_overwrite(tmp_path):
         prepare_out_dir(tmp_path / "new", overwrite=False)
     assert prepare_out_dir(tmp_path / "new", overwrite=True) == tmp_path / "new"
     assert (tmp_path / "new" / "keep.txt").read_text() == "x"
+
+
+def test_folder_replaces_the_old_one_only_when_built(tmp_path):
+    dest = tmp_path / "release"
+    (dest / "old").mkdir(parents=True)
+    with pytest.raises(RuntimeError), atomic_folder(dest) as tree:
+        tree.mkdir()
+        (tree / "half.txt").write_text("x")
+        raise RuntimeError
+    assert [p.name for p in dest.iterdir()] == ["old"]
+    with atomic_folder(dest) as tree:
+        tree.mkdir()
+        (tree / "new.txt").write_text("y")
+    assert [p.name for p in dest.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["release"]  # no staging folder left
