@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from course_lib.compress.layer import TTLinear
 from course_lib.compress.pooled import PooledInput, fold_pooling, tt_linear_on_pooled_inputs
+from course_lib.models import count_parameters
 from course_lib.tt import tt_matrix_forward, tt_svd
 
 __all__ = [
@@ -21,11 +22,6 @@ __all__ = [
     "count_parameters",
     "state_dict_bytes",
 ]
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters of ``model`` (trainable or not)."""
-    return sum(p.numel() for p in model.parameters())
 
 
 def state_dict_bytes(model: nn.Module) -> int:
