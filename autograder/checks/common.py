@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -18,18 +19,25 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def positional(*names: str, **keywords: str) -> Callable[[Callable, Inputs], Any]:
+@dataclass(frozen=True, init=False)
+class positional:  # noqa: N801 (used like a function: ``call=positional("output", "target")``)
     """A ``call`` passing the inputs ``names`` positionally and ``keywords`` by keyword.
 
-    Students may name parameters differently; only keyword-only options go by name.
+    Students may name parameters differently; only keyword-only options go by name. A class
+    rather than a closure: a case's ``call`` travels to the sandbox by pickle.
     """
 
-    def call(function: Callable, inputs: Inputs) -> Any:
-        args = [inputs[name] for name in names]
-        kwargs = {key: inputs[name] for key, name in keywords.items() if name in inputs}
-        return function(*args, **kwargs)
+    names: tuple[str, ...]
+    keywords: tuple[tuple[str, str], ...]
 
-    return call
+    def __init__(self, *names: str, **keywords: str) -> None:
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "keywords", tuple(keywords.items()))
+
+    def __call__(self, function: Callable, inputs: Inputs) -> Any:
+        args = [inputs[name] for name in self.names]
+        kwargs = {key: inputs[name] for key, name in self.keywords if name in inputs}
+        return function(*args, **kwargs)
 
 
 def close(*, rtol: float | None = None, atol: float | None = None, dtype: bool = True):
