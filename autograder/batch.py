@@ -8,14 +8,14 @@ the work happens in sandbox processes, so threads are enough to keep N of them b
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.notebook import SubmissionError
+from autograder.notebook import SubmissionError, read_notebook_file
 from autograder.references import references_for
 from autograder.results import write_gradebook
 from autograder.sandbox.host import warm_up
@@ -34,23 +34,30 @@ class BatchSummary:
 
 
 def discover(folder: Path | str) -> dict[str, Path]:
-    """Submissions by name: each ``*.ipynb`` file and each sub-folder of ``folder``."""
+    """Submissions by name: each ``*.ipynb`` and each sub-folder of ``folder``.
+
+    Links are never followed. A link or special file (FIFO, device, socket) is a submission
+    too, whatever its name, so that its results file says why it got nothing.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"submissions folder {folder} does not exist")
     found = {}
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir() or entry.suffix == ".ipynb":
-            found[entry.stem if entry.is_file() else entry.name] = entry
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found[entry.name] = Path(entry.path)
+            elif entry.name.endswith(".ipynb") or not entry.is_file(follow_symlinks=False):
+                found[entry.name.removesuffix(".ipynb")] = Path(entry.path)
     return found
 
 
 def _sha256(submission: Path, assignment: str) -> str | None:
     try:
-        return hashlib.sha256(find_notebook(submission, assignment).read_bytes()).hexdigest()
-    except (SubmissionError, OSError):
+        return read_notebook_file(find_notebook(submission, assignment)).sha256
+    except SubmissionError:
         return None
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from autograder.safefs import FileTooLargeError, RefusedFileError, megabytes, read_regular
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
@@ -15,23 +18,47 @@ class SubmissionError(ValueError):
     """A notebook that cannot be graded at all; the message is meant for the student."""
 
 
-def read_notebook(path: Path | str) -> tuple[nbformat.NotebookNode, str | None]:
-    """A notebook and a note when it does not match the nbformat schema (grading goes on).
+@dataclass(frozen=True)
+class NotebookFile:
+    """The bytes of a notebook file, read once: what is hashed is what is parsed."""
 
-    SubmissionError says what is wrong with a file that cannot be read as a notebook at all.
+    name: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def read_notebook_file(path: Path | str) -> NotebookFile:
+    """The bytes of ``path``, a regular file (never a link, FIFO or device) of at most 50 MB.
+
+    SubmissionError says why a file is refused or cannot be read.
     """
-    path = Path(path)
-    name = path.name
+    name = Path(path).name
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            raise SubmissionError(
-                f"{name} is {size / 2**20:.0f} MB; notebooks above "
-                f"{MAX_NOTEBOOK_BYTES // 2**20} MB are not graded (clear outputs)"
-            )
-        data = path.read_bytes()
+        return NotebookFile(name, read_regular(path, max_bytes=MAX_NOTEBOOK_BYTES))
+    except FileTooLargeError as error:
+        raise SubmissionError(
+            f"{name} is {megabytes(error.size)}; notebooks above {megabytes(error.limit)} "
+            "are not graded (clear outputs)"
+        ) from None
+    except RefusedFileError as error:
+        raise SubmissionError(str(error)) from None
     except OSError as error:
         raise SubmissionError(f"{name} cannot be read ({error.strerror})") from None
+
+
+def read_notebook(
+    notebook: Path | str | NotebookFile,
+) -> tuple[nbformat.NotebookNode, str | None]:
+    """A notebook and a note when it does not match the nbformat schema (grading goes on).
+
+    ``notebook``: a path, or a file already read. SubmissionError says what is wrong with a
+    file that cannot be read as a notebook at all.
+    """
+    file = notebook if isinstance(notebook, NotebookFile) else read_notebook_file(notebook)
+    name, data = file.name, file.data
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

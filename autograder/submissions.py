@@ -3,36 +3,79 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from autograder.grading import Report, TestResult, grade_notebook
 from autograder.notebook import SubmissionError
 from autograder.results import to_gradescope, write_json
+from autograder.safefs import NotRegularFileError
 from autograder.spec import load_checks
 
 logger = logging.getLogger(__name__)
 
+MAX_DEPTH = 8  # folder levels searched for the notebook
+MAX_ENTRIES = 10_000  # files and folders looked at in a folder submission
+
 
 def find_notebook(submission: Path | str, assignment: str) -> Path:
-    """``submission`` itself, or the notebook inside that folder (``<id>.ipynb`` preferred)."""
+    """``submission`` itself, or the notebook inside that folder (``<id>.ipynb`` preferred).
+
+    Links are never followed; SubmissionError when the notebook is not a regular file.
+    """
     submission = Path(submission)
-    if submission.is_file():
+    try:
+        mode = submission.lstat().st_mode
+    except OSError:
+        raise SubmissionError(f"{submission} does not exist") from None
+    if stat.S_ISREG(mode):
         return submission
-    if not submission.is_dir():
-        raise SubmissionError(f"{submission} does not exist")
-    notebooks = sorted(
-        p for p in submission.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
-    )
-    named = [p for p in notebooks if p.name == f"{assignment}.ipynb"]
+    if not stat.S_ISDIR(mode):
+        raise SubmissionError(str(NotRegularFileError(submission.name, mode)))
+    notebooks = _notebooks_in(submission)
+    named = [p for p in notebooks if p[0].name == f"{assignment}.ipynb"]
     if len(named) == 1 or len(notebooks) == 1:
-        return (named or notebooks)[0]
+        path, mode = (named or notebooks)[0]
+        if not stat.S_ISREG(mode):
+            raise SubmissionError(str(NotRegularFileError(path.name, mode)))
+        return path
     if not notebooks:
         raise SubmissionError(f"no notebook (.ipynb) in the submission; upload {assignment}.ipynb")
-    names = ", ".join(p.name for p in notebooks[:5])
+    names = ", ".join(p.name for p, _ in notebooks[:5])
     raise SubmissionError(
         f"several notebooks in the submission ({names}); upload only {assignment}.ipynb"
     )
+
+
+def _notebooks_in(folder: Path) -> list[tuple[Path, int]]:
+    """Entries named ``*.ipynb`` under ``folder`` that are not folders, with their modes, sorted.
+
+    Links are listed, never followed; checkpoints are left out; the walk stops at
+    ``MAX_DEPTH`` levels and ``MAX_ENTRIES`` entries (SubmissionError beyond those).
+    """
+    found, pending, seen = [], [(folder, 0)], 0
+    while pending:
+        current, depth = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > MAX_ENTRIES:
+                        raise SubmissionError(
+                            f"the submission holds more than {MAX_ENTRIES} files and folders; "
+                            "upload only the notebook"
+                        )
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name != ".ipynb_checkpoints" and depth < MAX_DEPTH:
+                            pending.append((Path(entry.path), depth + 1))
+                    elif entry.name.endswith(".ipynb"):
+                        mode = entry.stat(follow_symlinks=False).st_mode
+                        found.append((Path(entry.path), mode))
+        except OSError:  # unreadable or removed meanwhile: nothing to grade there
+            continue
+    return sorted(found)
 
 
 def failed_report(assignment: str, name: str, message: str, *, hidden: bool = True) -> Report:

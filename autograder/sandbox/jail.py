@@ -3,7 +3,9 @@
 Runs in the sandbox process before any student code, as root of its mount namespace (started
 by ``unshare``). Standard library only. The new root is a small tmpfs holding read-only bind
 mounts of exactly what the sandbox needs (the Python installation, site-packages, system
-libraries, a few devices, the sandbox's own library folder) and one writable scratch folder.
+libraries, a few devices, the sandbox's own library folder) and one writable scratch folder: a
+tmpfs limited in size and inodes, so student code gets ENOSPC instead of filling a disk, and
+whatever it leaves there disappears with the namespace.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def enter(spec: dict[str, Any]) -> None:
 
     ``spec``: ``root`` (an empty host folder to mount the new root on), ``binds`` (``[source,
     target, mode]``), ``symlinks`` (``[path, target]``), ``hide`` (paths to cover with an
-    empty folder), ``workdir`` (the scratch folder, already bound) and ``uid`` (or None to stay).
+    empty folder), ``workdir`` (where the scratch tmpfs goes), ``scratch`` (its ``bytes`` and
+    ``inodes``) and ``uid`` (who owns the scratch and runs the code; None to stay).
     A /proc of the new PID namespace is mounted when the kernel allows it.
     """
     root = Path(spec["root"])
@@ -95,6 +98,7 @@ def enter(spec: dict[str, Any]) -> None:
     mount("tmpfs", str(root), "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
     for source, target, mode in spec["binds"]:
         _bind(root, source, target, mode)
+    _mount_scratch(root / spec["workdir"].lstrip("/"), spec["scratch"], spec.get("uid"))
     for path, target in spec["symlinks"]:
         link = root / path.lstrip("/")
         if not os.path.lexists(link):
@@ -114,6 +118,18 @@ def enter(spec: dict[str, Any]) -> None:
         os.setgid(uid)
         os.setuid(uid)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _mount_scratch(target: Path, limits: dict[str, int], uid: int | None) -> None:
+    """A private tmpfs at ``target`` of ``limits["bytes"]`` and ``limits["inodes"]``, mode 0700.
+
+    Owned by ``uid`` (else by the caller, root of its user namespace).
+    """
+    target.mkdir(parents=True)
+    options = f"size={limits['bytes']},nr_inodes={limits['inodes']},mode=0700"
+    if uid is not None:
+        options += f",uid={uid},gid={uid}"
+    mount("tmpfs", str(target), "tmpfs", MS_NOSUID | MS_NODEV, options)
 
 
 def _mount_proc(target: Path) -> None:

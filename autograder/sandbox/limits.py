@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ class Limits:
     max_payload: int = 64 * 2**20  # one case's output
     startup_seconds: float = 120.0  # starting Python and importing torch
     cell_seconds: float = 15.0  # executing one cell's definitions
+    scratch_bytes: int = 256 * 2**20  # the scratch folder (a tmpfs in namespaces mode)
+    scratch_inodes: int = 10_000  # files and folders in the scratch folder
 
     def rlimits(self) -> dict[str, int]:
         return {
@@ -78,3 +81,22 @@ def describe_exit(code: int) -> str:
         "SIGFPE": "arithmetic fault",
     }
     return f"{name} ({reasons.get(name, 'terminated')})"
+
+
+#: Caps on text that comes from student code (it reaches results files and feedback).
+MAX_TYPE_NAME = 60
+MAX_MESSAGE = 500
+MAX_TRACEBACK = 2000
+_NOT_NAME = re.compile(r"[^\w.]")
+
+
+def error_type(error: dict[str, str]) -> str:
+    """The exception type name of an error frame: name characters only, at most 60 of them."""
+    name = _NOT_NAME.sub("", str(error.get("type", "")))[:MAX_TYPE_NAME]
+    return name or "Exception"
+
+
+def error_text(error: dict[str, str], key: str, limit: int) -> str:
+    """Field ``key`` of an error frame, cut to ``limit`` characters."""
+    text = str(error.get(key, ""))
+    return text if len(text) <= limit else text[:limit] + " [...]"
