@@ -7,10 +7,10 @@ the feedback of public cases.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,19 @@ from typing import Any
 
 from autograder import asserts, plaindata
 from autograder.extract import extract
-from autograder.notebook import SubmissionError
-from autograder.references import references_for
+from autograder.notebook import SubmissionError, read_notebook_file
+from autograder.references import deterministic, references_for
 from autograder.sandbox.host import warm_up
-from autograder.sandbox.limits import Limits, Outcome
-from autograder.sandbox.session import run_cases
+from autograder.sandbox.limits import (
+    MAX_MESSAGE,
+    MAX_TRACEBACK,
+    Limits,
+    Outcome,
+    error_text,
+    error_type,
+)
+from autograder.sandbox.session import Job, run_cases
+from autograder.sandbox.transfer import pack_job
 from autograder.spec import Case, Checks, Context, load_checks
 
 logger = logging.getLogger(__name__)
@@ -30,6 +38,8 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 PINNED = Path(__file__).resolve().parent / "pinned"
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_jobs: dict[tuple[str, str], bytes] = {}
+_jobs_lock = threading.Lock()
 
 
 @dataclass
@@ -96,10 +106,12 @@ def grade_notebook(
     cases = checks.select(hidden=hidden)
     if references is None:
         references = references_for(checks, cases, refs_file=refs_file)
-    report = Report(assignment, notebook.stem, [], sha256=_sha256(notebook))
+    report = Report(assignment, notebook.stem, [])
     try:
+        submitted = read_notebook_file(notebook)  # read once: what is hashed is what is graded
+        report.sha256 = submitted.sha256
         extraction = extract(
-            notebook, checks.functions, source=source or default_source(assignment)
+            submitted, checks.functions, source=source or default_source(assignment)
         )
     except SubmissionError as error:
         report.notes.append(str(error))
@@ -107,17 +119,21 @@ def grade_notebook(
         report.execution_time = time.monotonic() - start
         return report
     report.notes += extraction.notes
-    runnable = [case for case in cases if case.function in extraction.defined]
+    # public cases first: nothing a hidden case's inputs show can reach a public case's feedback
+    runnable = sorted(
+        (case for case in cases if case.function in extraction.defined), key=lambda c: c.hidden
+    )
     outcomes: dict[str, Outcome] = {}
     if runnable:
         session = run_cases(
             assignment,
             extraction.cells,
-            [(c.name, c.timeout) for c in runnable],
+            [case_job(checks, case) for case in runnable],
             limits=limits,
             preload=extraction.preload,
+            protected=[notebook.resolve().parent],
         )
-        outcomes, report.sandbox = session.outcomes, session.mode
+        outcomes, report.sandbox = session.outcomes, session.description or session.mode
         report.notes += [clean(note) for note in session.notes]
     for case in cases:
         outcome = outcomes.get(case.name) or Outcome(
@@ -132,11 +148,19 @@ def grade_notebook(
     return report
 
 
-def _sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
+def case_job(checks: Checks, case: Case) -> Job:
+    """``case`` as the sandbox runs it: inputs built here, from the case's seeds, and pickled.
+
+    Built once per process and case, like the references, under the same seeds.
+    """
+    key = (checks.assignment, case.name)
+    with _jobs_lock:
+        if key not in _jobs:
+            with tempfile.TemporaryDirectory(prefix="autograder-inputs-") as workdir:
+                with deterministic():
+                    inputs = case.inputs(Path(workdir))
+                    _jobs[key] = pack_job(case.call, inputs, Path(workdir))
+    return Job(case.name, case.function, case.timeout, _jobs[key])
 
 
 def clean(text: str) -> str:
@@ -169,11 +193,12 @@ def judge(checks: Checks, case: Case, outcome: Outcome, expected: Any) -> TestRe
     checked = f"Checked: {what_is_checked(case)}."
     if outcome.status in {"error", "missing"}:
         error = outcome.error
-        message = f"{error.get('type', 'Error')}: {clean(error.get('message', ''))}"
+        kind = error_type(error)
+        message = f"{kind}: {clean(error_text(error, 'message', MAX_MESSAGE))}"
         if case.hidden and outcome.status == "error":
-            message = f"{error.get('type', 'Error')} raised (details of hidden cases are not shown)"
+            message = f"{kind} raised (details of hidden cases are not shown)"
         elif error.get("traceback"):
-            message += "\n" + clean(error["traceback"]).rstrip()
+            message += "\n" + clean(error_text(error, "traceback", MAX_TRACEBACK)).rstrip()
         return _result(case, False, f"{checked}\nFailed: {message}")
     if outcome.status != "ok":
         return _result(case, False, f"{checked}\nFailed: {outcome.message}")
@@ -181,6 +206,9 @@ def judge(checks: Checks, case: Case, outcome: Outcome, expected: Any) -> TestRe
         actual = plaindata.unpack(outcome.payload)
     except plaindata.PlainDataError as error:
         return _result(case, False, f"{checked}\nFailed: the output could not be read ({error})")
+    except Exception as error:  # a decoder bug must cost this case only, never the submission
+        logger.warning("%s: decoding raised %r", case.name, error)
+        return _result(case, False, f"{checked}\nFailed: the output could not be read")
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as workdir:
         try:
             case.compare(actual, expected, Context(case, Path(workdir)))
@@ -195,6 +223,13 @@ def judge(checks: Checks, case: Case, outcome: Outcome, expected: Any) -> TestRe
                 case,
                 False,
                 f"{checked}\nFailed: the output could not be compared ({type(error).__name__}); "
-                f"got {asserts.describe(actual)}",
+                f"got {_described(actual)}",
             )
     return _result(case, True, f"{checked}\nPassed.")
+
+
+def _described(actual: Any) -> str:
+    try:
+        return asserts.describe(actual)[:MAX_MESSAGE]
+    except Exception:  # noqa: BLE001 (an output odd enough to break the comparison)
+        return "an output that cannot be described"

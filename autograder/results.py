@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grading import Report
+from autograder.sandbox.host import guarantees
 from course_lib.files import write_text
 
 HIDDEN_VISIBILITY = "after_published"  # or "hidden": never shown to students
@@ -37,7 +38,9 @@ def to_gradescope(report: Report, *, hidden_visibility: str = HIDDEN_VISIBILITY)
     return {
         "score": float(report.score),
         "execution_time": int(round(report.execution_time)),
-        "output": summary(report) + (f"\nNotes:{notes}" if notes else ""),
+        "output": summary(report)
+        + (f"\nSandbox: {report.sandbox}." if report.sandbox else "")
+        + (f"\nNotes:{notes}" if notes else ""),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [
@@ -57,6 +60,7 @@ def to_gradescope(report: Report, *, hidden_visibility: str = HIDDEN_VISIBILITY)
             "submission_sha256": report.sha256,
             "max_score": float(report.max_score),
             "sandbox": report.sandbox,
+            "sandbox_guarantees": guarantees(report.sandbox) if report.sandbox else "",
         },
     }
 

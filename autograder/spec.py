@@ -24,6 +24,7 @@ from typing import Any
 from autograder import asserts
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+FAMILIES = CHECKS_DIR / "families"
 BEGIN_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$")
 END_HIDDEN = re.compile(r"^[ \t]*### END HIDDEN TESTS[ \t]*$")
 
@@ -108,6 +109,16 @@ class Checks:
     def max_score(self) -> float:
         return sum(case.points for case in self.cases)
 
+    @property
+    def sandbox_modules(self) -> list[str]:
+        """Modules a sandbox imports once: the graded functions', ``PRELOAD``, the families'.
+
+        The families define the ``call`` of each case, which reaches the sandbox by pickle.
+        """
+        families = sorted(f"autograder.checks.families.{p.stem}" for p in FAMILIES.glob("*.py"))
+        preload = getattr(self.module, "PRELOAD", ())
+        return sorted({*self.functions.values(), *preload, *families})
+
     def reference(self, function: str) -> Callable:
         """The reference implementation of ``function`` from the full course_lib."""
         module = importlib.import_module(self.functions[function])
@@ -162,6 +173,6 @@ def public_spec_hash(assignment: str) -> str:
     digest = hashlib.sha256()
     text = (CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")
     digest.update(strip_hidden_tests(text).encode())
-    for path in [CHECKS_DIR / "common.py", *sorted((CHECKS_DIR / "families").glob("*.py"))]:
+    for path in [CHECKS_DIR / "common.py", *sorted(FAMILIES.glob("*.py"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

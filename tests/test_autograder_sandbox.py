@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from autograder import plaindata
+from autograder.grading import case_job
 from autograder.sandbox.host import sandbox_mode
-from autograder.sandbox.launch import python_paths
-from autograder.sandbox.session import run_cases
+from autograder.sandbox.launch import check_unprivileged, python_paths
+from autograder.sandbox.library import protected_folders
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.session import Job, run_cases
+from autograder.spec import load_checks
 
 ASSIGNMENT = "a2_transfer"
 CASE = "topk_accuracy: ties at k=5"
@@ -33,6 +39,12 @@ def cell(body: str) -> list[dict[str, str]]:
             "source": f"def topk_accuracy(output, target, topk=(1,)):\n{lines}\n",
         }
     ]
+
+
+def jobs(*cases: tuple[str, float]) -> list[Job]:
+    """The jobs of a2_transfer's cases ``(name, timeout)``, as the grading process makes them."""
+    checks = load_checks(ASSIGNMENT)
+    return [dataclasses.replace(case_job(checks, checks.case(n)), timeout=t) for n, t in cases]
 
 
 def output(result, name: str = CASE):
@@ -55,7 +67,7 @@ return {"uid": os.getuid(), "pid": os.getpid(), "root": sorted(os.listdir("/")),
         "repo": os.path.exists(REPO_LIB), "network": network, "cwd": os.getcwd(),
         "writable_lib": os.access(os.path.dirname(course_lib.metrics.__file__), os.W_OK)}
 """.replace("REPO_LIB", repr(str(REPO / "course_lib")))
-    seen = output(run_cases(ASSIGNMENT, cell(probe), [(CASE, 20)]))
+    seen = output(run_cases(ASSIGNMENT, cell(probe), jobs((CASE, 20))))
     assert seen["uid"] >= 61000 or os.geteuid() != 0
     assert seen["pid"] == 1 and seen["repo"] is False and seen["network"] == "OSError"
     assert "work" not in seen["root"] or seen["cwd"] == "/sandbox/work"
@@ -72,7 +84,7 @@ def test_student_edition_hides_reference_bodies():
 import inspect, course_lib.metrics
 return inspect.getsource(course_lib.metrics.topk_accuracy)
 """
-    source = output(run_cases(ASSIGNMENT, cell(probe), [(CASE, 20)]))
+    source = output(run_cases(ASSIGNMENT, cell(probe), jobs((CASE, 20))))
     assert "raise NotImplementedError" in source and "rivals" not in source
 
 
@@ -80,6 +92,8 @@ return inspect.getsource(course_lib.metrics.topk_accuracy)
 def test_timeouts_and_crashes_fail_one_case_and_later_cases_still_run(mode):
     if mode == "namespaces" and sandbox_mode() != "namespaces":
         pytest.skip("Linux namespaces are not available here")
+    if mode == "rlimits":
+        skip_unless_rlimits_can_drop_root()
     body = """
 import ctypes, time
 if output.shape[0] == 48:
@@ -89,7 +103,7 @@ if output.shape[0] == 64:
 return [0.25 for _ in topk]
 """
     cases = [(CASE, 3), (OTHER, 20), ("topk_accuracy: log-probabilities, 200 classes", 20)]
-    result = run_cases(ASSIGNMENT, cell(body), cases, mode=mode)
+    result = run_cases(ASSIGNMENT, cell(body), jobs(*cases), mode=mode)
     assert result.outcomes[CASE].status == "timeout"
     assert result.outcomes[OTHER].status == "crashed"
     assert "SIGSEGV" in result.outcomes[OTHER].message
@@ -103,7 +117,7 @@ if output.shape[0] == 48:
     raise SystemExit(3)
 raise KeyboardInterrupt
 """
-    result = run_cases(ASSIGNMENT, cell(body), [(CASE, 20), (OTHER, 20)])
+    result = run_cases(ASSIGNMENT, cell(body), jobs((CASE, 20), (OTHER, 20)))
     assert result.outcomes[CASE].error["type"] == "SystemExit"
     assert result.outcomes[OTHER].error["type"] == "KeyboardInterrupt"
     assert 'File "<cell topk_accuracy>", line 3' in result.outcomes[CASE].error["traceback"]
@@ -112,7 +126,7 @@ raise KeyboardInterrupt
 
 def test_a_cell_that_kills_the_process_while_loading_is_left_out():
     cells = [{"name": "bad", "source": "import os\nos._exit(5)\n"}, *cell("return [1.0]")]
-    result = run_cases(ASSIGNMENT, cells, [(CASE, 20)])
+    result = run_cases(ASSIGNMENT, cells, jobs((CASE, 20)))
     assert any("cell 'bad' ended the process (exit status 5" in note for note in result.notes)
     assert output(result) == [1.0]
 
@@ -126,7 +140,7 @@ if output.shape[0] == 48:
         print("x" * 2**20)
 return [0.5 for _ in topk]
 """
-    result = run_cases(ASSIGNMENT, cell(body), [(CASE, 20), (OTHER, 20)])
+    result = run_cases(ASSIGNMENT, cell(body), jobs((CASE, 20), (OTHER, 20)))
     assert "output limit exceeded" in result.outcomes[CASE].error["message"]
     assert output(result, OTHER) == [0.5, 0.5]
 
@@ -147,13 +161,53 @@ def test_dropping_root_needs_readable_python(tmp_path):
         shutil.rmtree(root)
 
 
+def skip_unless_rlimits_can_drop_root() -> None:
+    """Skip, saying why, where the rlimits mode (rightly) refuses to run student code."""
+    if os.geteuid() == 0:
+        try:
+            check_unprivileged(protected_folders())
+        except RuntimeError as error:
+            pytest.skip(f"the rlimits sandbox refuses to run here: {error}")
+
+
 @pytest.mark.slow
 def test_rlimits_mode_runs_student_code_as_another_user():
-    from autograder.sandbox.launch import python_paths, readable_by_all
-
-    if os.geteuid() != 0 or not readable_by_all(python_paths()):
-        pytest.skip("needs root and a Python installation every user can read")
+    if os.geteuid() != 0:
+        pytest.skip("needs root (the sandbox user is made by dropping root)")
+    skip_unless_rlimits_can_drop_root()
     result = run_cases(
-        ASSIGNMENT, cell("import os\nreturn [float(os.getuid())]"), [(CASE, 60)], mode="rlimits"
+        ASSIGNMENT, cell("import os\nreturn [float(os.getuid())]"), jobs((CASE, 60)), mode="rlimits"
     )
     assert output(result)[0] >= 61000
+
+
+def test_loading_cells_is_charged_to_the_submission_budget():
+    """30 cells that each sleep just under the per-cell limit cannot stretch a submission."""
+    sleepy = [{"name": f"s{i}", "source": "import time\ntime.sleep(2.5)\n"} for i in range(30)]
+    limits = Limits(startup_seconds=8, cell_seconds=3)
+    start = time.monotonic()
+    result = run_cases(ASSIGNMENT, [*sleepy, *cell("return [1.0]")], jobs((CASE, 2)), limits=limits)
+    elapsed = time.monotonic() - start
+    assert elapsed < 2 + 8 + 5, elapsed  # the budget, plus stopping the process
+    assert result.outcomes[CASE].status == "not_run"
+    assert "time budget" in result.outcomes[CASE].message
+
+
+@needs_namespaces
+def test_no_case_of_the_checks_enters_the_sandbox():
+    """The sandbox gets inputs as data: no checks module, no case titles, no other case's data."""
+    probe = """
+import os, sys, importlib
+import autograder.checks
+try:
+    importlib.import_module("autograder.checks.a2_transfer")
+    imported = True
+except ImportError:
+    imported = False
+modules = sorted(n for n, m in list(sys.modules.items()) if "CASES" in vars(m))
+return {"files": sorted(os.listdir(os.path.dirname(autograder.checks.__file__))),
+        "imported": imported, "with_cases": modules}
+"""
+    seen = output(run_cases(ASSIGNMENT, cell(probe), jobs((CASE, 20))))
+    assert seen == {"files": ["__init__.py", "common.py", "families"], "imported": False,
+                    "with_cases": []}  # fmt: skip

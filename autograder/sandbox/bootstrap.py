@@ -1,6 +1,7 @@
 """Entry point of a spawned sandbox (rlimits mode): ``python -S -s bootstrap.py CMD RES LIFE``.
 
-Reads the setup frame, moves to the scratch folder, applies the resource limits, drops root
+Reads the setup frame, moves to the scratch folder, joins its cgroup (if it has one), applies
+the resource limits, drops root
 for the user id it was given (if any), sets ``sys.path`` to the sandbox library and
 site-packages, then serves the grading process (:mod:`runner`). In namespaces mode sandboxes
 are forked by :mod:`zygote` instead.
@@ -14,11 +15,12 @@ from pathlib import Path
 def main() -> None:
     cmd_fd, result_fd, lifeline_fd = (int(arg) for arg in sys.argv[1:4])
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from autograder.sandbox import jail, protocol
+    from autograder.sandbox import cgroups, jail, protocol
 
     setup, _ = protocol.read_frame_blocking(cmd_fd)
     try:
         os.chdir(setup["workdir"])
+        cgroups.join(setup.get("cgroup", []))  # while still root
         jail.set_limits(setup["limits"])
         if setup.get("uid") is not None:  # started as root: become the sandbox's own user
             os.setgroups([])

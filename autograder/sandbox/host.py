@@ -16,17 +16,18 @@ import logging
 import os
 import secrets
 import select
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autograder.sandbox import launch, protocol
-from autograder.sandbox.library import run_folder, sandbox_library
+from autograder.safefs import remove_tree, tree_usage
+from autograder.sandbox import cgroups, launch, protocol
+from autograder.sandbox.library import protected_folders, run_folder, sandbox_library
 from autograder.sandbox.limits import (
     CellLoadError,
     Limits,
@@ -34,10 +35,32 @@ from autograder.sandbox.limits import (
     SandboxError,
     describe_exit,
 )
+from autograder.spec import load_checks
 
 logger = logging.getLogger(__name__)
 
 MODE_ENV = "AUTOGRADER_SANDBOX"  # auto (default), namespaces or rlimits
+#: What each mode guarantees, and what its memory and process limits cover (results say both).
+GUARANTEES = {
+    "namespaces": "no network, a read-only root holding only Python and the student edition, "
+    "its own PID namespace and a size-limited scratch tmpfs, as an unprivileged user",
+    "rlimits": "a separate process; when the grader is root, as an unprivileged user that cannot "
+    "read the grader's files (it refuses to run otherwise); the host's network",
+}
+LIMITS = {
+    "cgroup": "one memory limit (shared memory included) and one process limit for the code "
+    "and every process it starts",
+    "rlimits only": "memory and process limits per process (a forked child gets its own)",
+}
+
+
+def guarantees(description: str) -> str:
+    """What the sandbox of ``description`` (``Sandbox.description``) guarantees, in words."""
+    mode, _, limits = description.partition(" (")
+    kind = "cgroup" if limits.startswith("cgroup") else "rlimits only"
+    return f"{GUARANTEES.get(mode, mode)}; {LIMITS[kind]}"
+
+
 RLIMITS_NOTE = (
     "sandbox without Linux namespaces (resource limits only): student code can read the "
     "files and use the network this process can"
@@ -76,34 +99,50 @@ def sandbox_mode() -> str:
 def warm_up(assignment: str, *, limits: Limits | None = None) -> None:
     """Start the fork server of ``assignment`` now (in namespaces mode), without waiting for it."""
     if sandbox_mode() == "namespaces":
-        startup = (limits or Limits()).startup_seconds
-        launch.zygote(assignment, sandbox_library(assignment), startup=startup)
+        _zygote(assignment, limits or Limits())
+
+
+def _zygote(assignment: str, limits: Limits) -> launch.ZygoteLauncher:
+    preload = load_checks(assignment).sandbox_modules
+    library = sandbox_library(assignment)
+    return launch.zygote(assignment, library, startup=limits.startup_seconds, preload=preload)
 
 
 class Sandbox:
     """One sandbox process holding one submission's code."""
 
     def __init__(
-        self, assignment: str, *, limits: Limits, mode: str, preload: list[str] | None = None
+        self,
+        assignment: str,
+        *,
+        limits: Limits,
+        mode: str,
+        preload: list[str] | None = None,
+        protected: Sequence[Path] = (),
     ) -> None:
         self.assignment, self.limits, self.mode = assignment, limits, mode
         self.preload = preload or []
+        self.protected = list(protected)  # besides the grader's own: e.g. the submissions
         self.folder = Path(tempfile.mkdtemp(prefix="box-", dir=run_folder()))
         self.process: subprocess.Popen | None = None
         self.pid: int | None = None
         self.slot: launch.Slot | None = None
+        self.cgroup: cgroups.Cgroup | None = None
         self.fds: list[int] = []
 
-    def start(self, cells: list[dict[str, str]]) -> list[dict[str, str]]:
-        """Start the process and load ``cells``; the errors of cells that raised."""
+    def start(self, cells: list[dict[str, str]], *, deadline: float) -> list[dict[str, str]]:
+        """Start the process and load ``cells`` before ``deadline``; errors of cells that raised."""
         library = sandbox_library(self.assignment)
-        scratch = self.folder / "work"
-        scratch.mkdir()
         setup: dict[str, Any] = {
             "kind": "setup",
             "assignment": self.assignment,
             "limits": self.limits.rlimits(),
         }
+        self.cgroup = cgroups.Cgroup.create(
+            self.folder.name, memory_bytes=self.limits.memory_bytes, pids=self.limits.processes
+        )
+        if self.cgroup is not None:  # the sandbox joins it before it runs anything else
+            setup["cgroup"] = self.cgroup.procs
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         life_r, life_w = os.pipe()
@@ -116,19 +155,19 @@ class Sandbox:
                 if os.geteuid() == 0:
                     self.slot = launch.Slot()
                     uid = self.slot.uid
-                    os.chown(scratch, uid, uid)
                 (self.folder / "root").mkdir()
                 setup.update(
-                    jail=launch.jail_spec(self.folder / "root", scratch, library, uid),
+                    jail=launch.jail_spec(self.folder / "root", library, uid, limits=self.limits),
                     workdir=launch.WORKDIR,
                 )
-                server = launch.zygote(
-                    self.assignment, library, startup=self.limits.startup_seconds
-                )
+                server = _zygote(self.assignment, self.limits)
                 self.pid = server.start(child_fds, {**setup, "preload": self.preload}, self.folder)
             else:
+                scratch = self.folder / "work"
+                scratch.mkdir()
                 uid = None
-                if os.geteuid() == 0 and launch.readable_by_all(launch.python_paths()):
+                if os.geteuid() == 0:  # never root: RuntimeError when no user fits
+                    launch.check_unprivileged([*protected_folders(), *self.protected])
                     self.slot = launch.Slot()  # an unprivileged user: RLIMIT_NPROC applies
                     uid = self.slot.uid
                     os.chown(scratch, uid, uid)
@@ -145,42 +184,59 @@ class Sandbox:
             for fd in child_fds:
                 os.close(fd)
         self.reader = protocol.FrameReader(res_r, max_payload=self.limits.max_payload)
-        deadline = time.monotonic() + self.limits.startup_seconds
+        started = min(deadline, time.monotonic() + self.limits.startup_seconds)
         try:
             if self.process is not None:
-                self._send(setup, deadline)
-            header, _ = self._read(deadline)
+                self._send(setup, started)
+            header, _ = self._read(started)
         except (_Ended, protocol.FrameTimeout, protocol.ProtocolError) as error:
             self._log_tail("sandbox failed to start")
             raise SandboxError(f"the sandbox did not start ({_reason(error)})") from None
         if header.get("kind") != "started":
             self._log_tail("sandbox failed to start")
             raise SandboxError(str(header.get("message", "the sandbox did not start")))
-        return self._load(cells)
+        return self._load(cells, deadline)
 
-    def _load(self, cells: list[dict[str, str]]) -> list[dict[str, str]]:
-        """Execute ``cells`` one by one, each within ``limits.cell_seconds``; their errors."""
+    @property
+    def description(self) -> str:
+        """The mode and its kind of limits, as results report it (see :func:`guarantees`)."""
+        limits = self.cgroup.kind if self.cgroup is not None else "rlimits only"
+        return f"{self.mode} ({limits})"
+
+    def _load(self, cells: list[dict[str, str]], deadline: float) -> list[dict[str, str]]:
+        """Execute ``cells`` one by one, each within ``limits.cell_seconds``; their errors.
+
+        Loading is charged to the submission: past ``deadline`` it stops with SandboxError.
+        """
         errors = []
-        self._send({"kind": "load", "cells": cells}, time.monotonic() + self.limits.cell_seconds)
+
+        def cell_deadline() -> float:
+            return min(deadline, time.monotonic() + self.limits.cell_seconds)
+
+        self._send({"kind": "load", "cells": cells}, cell_deadline())
         for index, cell in enumerate(cells):
             try:
-                header, _ = self._read(time.monotonic() + self.limits.cell_seconds)
+                header, _ = self._read(cell_deadline())
             except protocol.FrameTimeout:
+                if time.monotonic() >= deadline:
+                    raise SandboxError(
+                        "the submission's time budget ran out while its cells were loaded"
+                    ) from None
                 raise CellLoadError(
                     index, f"took longer than {self.limits.cell_seconds:g} s"
                 ) from None
             except (_Ended, protocol.ProtocolError) as error:
                 raise CellLoadError(index, f"ended the process ({_reason(error)})") from None
             if isinstance(header.get("error"), dict):
-                errors.append({"cell": cell["name"], **header["error"]})
+                errors.append({**header["error"], "cell": cell["name"]})  # ours, not its
         try:
-            self._read(time.monotonic() + self.limits.cell_seconds)
+            self._read(cell_deadline())
         except (_Ended, protocol.FrameTimeout, protocol.ProtocolError):
             raise SandboxError("the sandbox stopped after loading the notebook's code") from None
         return errors
 
-    def _send(self, header: dict[str, Any], deadline: float) -> None:
-        view = memoryview(protocol.encode_frame(header))
+    def _send(self, header: dict[str, Any], deadline: float, payload: bytes = b"") -> None:
+        view = memoryview(protocol.encode_frame(header, payload))
         while view:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([], [self.fds[0]], [], left)[1]:
@@ -200,12 +256,16 @@ class Sandbox:
             raise _Ended(describe_exit(int(header.get("status", 0))))
         return header, payload
 
-    def run(self, case_name: str, timeout: float) -> Outcome:
-        """Run one case; after a timeout, death or garbage the sandbox is closed."""
+    def run(self, function: str, payload: bytes, timeout: float) -> Outcome:
+        """Call ``function`` on a job's ``payload`` (:mod:`transfer`) within ``timeout``.
+
+        After a timeout, death or garbage the sandbox is closed.
+        """
         nonce = secrets.token_hex(8)  # frames not answering this request are ignored
         deadline = time.monotonic() + timeout
         try:
-            self._send({"kind": "run", "nonce": nonce, "case": case_name}, deadline)
+            header = {"kind": "run", "nonce": nonce, "function": function}
+            self._send(header, deadline, payload)
             while True:
                 header, payload = self._read(deadline)
                 if header.get("kind") == "result" and header.get("nonce") == nonce:
@@ -214,8 +274,14 @@ class Sandbox:
             self.close()
             return Outcome("timeout", message=f"did not finish within {timeout:g} s (time limit)")
         except _Ended as error:
+            reason = str(error)
+            if self.cgroup is not None and self.cgroup.oom_killed():
+                reason = (
+                    f"memory limit exceeded ({self.limits.memory_bytes / 2**30:g} GB for the "
+                    "code and every process it starts, shared memory included)"
+                )
             self.close()
-            return Outcome("crashed", message=f"the process running the code ended: {error}")
+            return Outcome("crashed", message=f"the process running the code ended: {reason}")
         except protocol.ProtocolError as error:
             self.close()
             return Outcome("protocol", message=str(error))
@@ -226,6 +292,21 @@ class Sandbox:
         outcome = Outcome(status, payload=payload, error={k: str(v) for k, v in error.items()})
         outcome.restart = header.get("threads_left") != 0  # threads left behind by the code
         return outcome
+
+    def scratch_overused(self) -> str | None:
+        """Why the scratch folder is over its quota, if it is (rlimits mode: no tmpfs there)."""
+        if self.mode == "namespaces":
+            return None  # a tmpfs of limits.scratch_bytes and limits.scratch_inodes
+        limits = self.limits
+        used, entries, complete = tree_usage(
+            self.folder / "work", max_entries=limits.scratch_inodes
+        )
+        if complete and used <= limits.scratch_bytes:
+            return None
+        return (
+            f"the code left more than {limits.scratch_bytes / 2**20:g} MB or "
+            f"{limits.scratch_inodes} files in its folder (disk quota)"
+        )
 
     def _exit_reason(self) -> str:
         if self.process is None:
@@ -262,7 +343,10 @@ class Sandbox:
         if self.slot is not None:
             self.slot.release()
             self.slot = None
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.close()
+            self.cgroup = None
+        remove_tree(self.folder)
 
 
 def _reason(error: Exception) -> str:

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autograder.sandbox.limits import Limits
+
 logger = logging.getLogger(__name__)
 
 UID_BASE = 61000  # sandboxes run as uid/gid UID_BASE + slot, one slot per running sandbox
@@ -65,17 +67,63 @@ def python_paths() -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def closed_part(path: Path | str) -> Path | None:
+    """The first folder on the way to ``path`` (or ``path``) other users cannot pass or read.
+
+    None when any user can reach and read ``path``.
+    """
+    path = Path(path)
+    for part in (*reversed(path.parents), path):
+        need = stat.S_IXOTH if part != path or part.is_dir() else 0
+        need |= stat.S_IROTH if part == path else 0
+        try:
+            if part.stat().st_mode & need != need:
+                return part
+        except OSError:
+            return part
+    return None
+
+
 def readable_by_all(paths: list[str]) -> bool:
     """Whether any user can read ``paths`` (and reach them): then a sandbox may drop root."""
-    for path in map(Path, paths):
-        for part in (path, *path.parents):
-            need = stat.S_IXOTH | (stat.S_IROTH if part == path else 0)
-            try:
-                if part.stat().st_mode & need != need:
-                    return False
-            except OSError:
-                return False
-    return True
+    return all(closed_part(path) is None for path in paths)
+
+
+def check_unprivileged(protected: list[Path]) -> None:
+    """RuntimeError unless a sandbox user can read Python and cannot read ``protected``.
+
+    Without namespaces nothing hides files, so file modes must: the sandbox user (any uid
+    other than root's) needs the Python installation and must not reach the checks, the full
+    course_lib, the solutions or the submissions.
+    """
+    problems = []
+    for path in python_paths():
+        closed = closed_part(path)
+        if closed is not None:
+            problems.append(
+                f"the sandbox user cannot read the Python installation at {path} ({closed} is "
+                f"closed to other users): run `chmod o+x` on the folders above it and "
+                f"`chmod -R o+rX {path}`, or install Python outside a private folder"
+            )
+    for path in protected:
+        if path.exists() and _open_to_others(path):
+            problems.append(
+                f"the sandbox user could read {path}: run `chmod -R go-rwx {path}` "
+                "(the Gradescope bundle's run_autograder does this for its folders)"
+            )
+    if problems:
+        raise RuntimeError(
+            "student code must not run as root, and cannot run as another user here: "
+            + "; ".join(problems)
+        )
+
+
+def _open_to_others(path: Path) -> bool:
+    """Whether other users can reach ``path``: read it (a file) or open files in it (a folder)."""
+    for part in (*reversed(path.parents), path):
+        if part.is_dir() and not part.stat().st_mode & stat.S_IXOTH:
+            return False
+    return path.is_dir() or bool(path.stat().st_mode & stat.S_IROTH)
 
 
 def _outermost(paths: list[str]) -> list[str]:
@@ -87,15 +135,20 @@ def _outermost(paths: list[str]) -> list[str]:
     return result
 
 
-def jail_spec(root: Path, scratch: Path, library: Path, uid: int | None) -> dict[str, Any]:
-    """What :func:`jail.enter` builds: read-only Python and libraries, the library, a scratch."""
+def jail_spec(root: Path, library: Path, uid: int | None, *, limits: Limits) -> dict[str, Any]:
+    """What :func:`jail.enter` builds: read-only Python and libraries, the library, a scratch.
+
+    The scratch folder (``WORKDIR``) is a tmpfs of the sandbox's own mount namespace, limited
+    to ``limits.scratch_bytes`` and ``limits.scratch_inodes`` and owned by ``uid``: nothing of
+    it reaches the host's disk or outlives the sandbox.
+    """
     system = [p for p in SYSTEM_LIBS if os.path.isdir(p) and not os.path.islink(p)]
     python = _outermost([os.path.realpath(sys.base_prefix), *python_paths(), *system])
     binds = [[p, p, "ro"] for p in python]
     if os.path.isfile("/etc/ld.so.cache"):
         binds.append(["/etc/ld.so.cache", "/etc/ld.so.cache", "ro"])
     binds += [[d, d, "dev"] for d in DEVICES if os.path.exists(d)]
-    binds += [[str(library), str(library), "ro"], [str(scratch), WORKDIR, "rw"]]
+    binds.append([str(library), str(library), "ro"])
     links = [[p, os.readlink(p)] for p in ("/lib", "/lib64", "/lib32") if os.path.islink(p)]
     hide = [
         os.path.join(p, name)
@@ -109,6 +162,7 @@ def jail_spec(root: Path, scratch: Path, library: Path, uid: int | None) -> dict
         "symlinks": links,
         "hide": hide,
         "workdir": WORKDIR,
+        "scratch": {"bytes": limits.scratch_bytes, "inodes": limits.scratch_inodes},
         "uid": uid,
     }
 
@@ -190,7 +244,7 @@ class ZygoteLauncher:
     computing references); the first ``start`` waits until it is ready.
     """
 
-    def __init__(self, assignment: str, library: Path, *, startup: float) -> None:
+    def __init__(self, library: Path, *, startup: float, preload: list[str]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.lock = threading.Lock()
         self.ready = False
@@ -212,7 +266,7 @@ class ZygoteLauncher:
         )  # fmt: skip
         theirs.close()
         self.socket = ours
-        setup = {"assignment": assignment, "sys_path": [str(library), *python_paths()]}
+        setup = {"preload": preload, "sys_path": [str(library), *python_paths()]}
         ours.send(json.dumps(setup).encode())
 
     def _wait_ready(self) -> None:
@@ -260,14 +314,19 @@ _zygotes: dict[str, ZygoteLauncher] = {}
 _zygote_lock = threading.Lock()
 
 
-def zygote(assignment: str, library: Path, *, startup: float) -> ZygoteLauncher:
-    """The fork server of ``assignment`` in this process (started, or restarted, on demand)."""
+def zygote(assignment: str, library: Path, *, startup: float, preload: list[str]) -> ZygoteLauncher:
+    """The fork server of ``assignment`` in this process (started, or restarted, on demand).
+
+    ``preload``: the modules it imports once for all its sandboxes.
+    """
     with _zygote_lock:
         if not _zygotes:  # registered after the run folder's removal, so it runs before it
             atexit.register(_stop_zygotes)
         server = _zygotes.get(assignment)
         if server is None or not server.alive:
-            server = _zygotes[assignment] = ZygoteLauncher(assignment, library, startup=startup)
+            server = _zygotes[assignment] = ZygoteLauncher(
+                library, startup=startup, preload=preload
+            )
         return server
 
 

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from autograder.safefs import remove_tree
 from autograder.student_edition import build_student_edition, graded_units
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,11 @@ SANDBOX_MODULES = (
     "spec.py",
     "sandbox/__init__.py",
     "sandbox/bootstrap.py",
+    "sandbox/cgroups.py",
     "sandbox/jail.py",
     "sandbox/protocol.py",
     "sandbox/runner.py",
+    "sandbox/transfer.py",
     "sandbox/zygote.py",
     "checks/__init__.py",
     "checks/common.py",
@@ -52,10 +55,10 @@ def run_folder() -> Path:
             root = Path(tempfile.gettempdir())
             for old in root.glob("autograder-run-*"):
                 if not _alive(int(old.name.rsplit("-", 1)[1])):
-                    shutil.rmtree(old, ignore_errors=True)
+                    remove_tree(old)
             folder = root / f"autograder-run-{os.getpid()}"
             folder.mkdir(mode=0o755, exist_ok=True)
-            atexit.register(shutil.rmtree, folder, True)
+            atexit.register(remove_tree, folder)
             _run.append(folder)
         return _run[0]
 
@@ -78,6 +81,15 @@ def course_lib_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def protected_folders() -> list[Path]:
+    """What student code must never read: the checks, the full course_lib, the solutions."""
+    folders = [PACKAGE, PACKAGE.parent / "solutions"]
+    course_lib = course_lib_folder()
+    if is_full_edition(course_lib):
+        folders.append(course_lib)
+    return folders
+
+
 def is_full_edition(package: Path) -> bool:
     """Whether ``package`` still holds marked reference bodies (a student edition has none)."""
     return bool(graded_units(package))
@@ -97,7 +109,7 @@ def _build(assignment: str, run: Path) -> Path:
     families = [
         p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "checks" / "families").glob("*.py")
     ]
-    for name in (*SANDBOX_MODULES, *sorted(families), f"checks/{assignment}.py"):
+    for name in (*SANDBOX_MODULES, *sorted(families)):  # never checks/<assignment>.py
         source = PACKAGE / name
         if source.exists():
             target = folder / "autograder" / name

@@ -1,8 +1,10 @@
-"""The sandbox side: load the submission's code, then run the cases the grading process asks for.
+"""The sandbox side: load the submission's code, then run the jobs the grading process sends.
 
-Every case starts from the same seeds, calls the student's function and sends back its output as
-plain data. Anything the student code raises (BaseException included) becomes an error frame;
-only the grading process compares outputs, so nothing here decides a score.
+A job is a graded function's name and pickled inputs (:mod:`transfer`), never a case of the
+checks: this process knows no case titles, parameters or references. Each job calls the
+student's function and sends back its output as plain data. Anything the student code raises
+(BaseException included) becomes an error frame; only the grading process compares outputs,
+so nothing here decides a score.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import errno
 import linecache
 import os
-import random
 import re
 import signal
 import sys
@@ -37,12 +38,11 @@ def serve(setup: dict[str, Any], *, cmd_fd: int, result_fd: int, lifeline_fd: in
 
     torch.set_num_threads(1)
     from autograder import plaindata
-    from autograder.spec import load_checks
+    from autograder.sandbox import transfer
 
     workdir = os.getcwd()
     os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=f"{workdir}/.matplotlib")
     tempfile.tempdir = None
-    checks = load_checks(setup["assignment"])
     main_pid = os.getpid()
     threads = threading.active_count()
     module = types.ModuleType("submission")
@@ -50,7 +50,7 @@ def serve(setup: dict[str, Any], *, cmd_fd: int, result_fd: int, lifeline_fd: in
     protocol.write_frame(result_fd, {"kind": "started"})
     while True:
         try:
-            header, _ = protocol.read_frame_blocking(cmd_fd)
+            header, payload = protocol.read_frame_blocking(cmd_fd)
         except EOFError:
             return
         if header["kind"] == "load":
@@ -60,12 +60,12 @@ def serve(setup: dict[str, Any], *, cmd_fd: int, result_fd: int, lifeline_fd: in
                 protocol.write_frame(result_fd, {"kind": "loaded", "error": error})
             protocol.write_frame(result_fd, {"kind": "ready"})
         elif header["kind"] == "run":
-            reply, payload = _run_case(checks, header, module, plaindata)
+            reply, output = _run_job(header["function"], payload, module, plaindata, transfer)
             _check_pid(main_pid)
             _clean_up(setup)
             reply.update(kind="result", nonce=header["nonce"])
             reply["threads_left"] = threading.active_count() - threads
-            protocol.write_frame(result_fd, reply, payload)
+            protocol.write_frame(result_fd, reply, output)
 
 
 def _watch_lifeline(fd: int) -> None:
@@ -98,21 +98,21 @@ def _exec_cell(cell: dict[str, str], module: types.ModuleType) -> dict[str, str]
     return None
 
 
-def _run_case(checks, header: dict, module: types.ModuleType, plaindata) -> tuple[dict, bytes]:
-    case = checks.case(header["case"])
-    _seed(0)
+def _run_job(
+    name: str, job: bytes, module: types.ModuleType, plaindata, transfer
+) -> tuple[dict, bytes]:
     workdir = Path(tempfile.mkdtemp(prefix="case-", dir=os.getcwd()))
     try:
-        inputs = case.inputs(workdir)
-    except BaseException as error:  # noqa: B036
+        call, inputs = transfer.unpack_job(job, workdir)
+    except BaseException as error:  # noqa: B036 (student code may have broken the modules)
         return {"status": "error", "stage": "inputs", "error": describe_error(error)}, b""
-    function = getattr(module, case.function, None)
+    function = getattr(module, name, None)
     if function is None:
-        message = f"{case.function} is not defined by the notebook's solution cells"
+        message = f"{name} is not defined by the notebook's solution cells"
         return {"status": "missing", "error": {"type": "NameError", "message": message}}, b""
     start = time.perf_counter()
     try:
-        output = case.call(function, inputs)
+        output = call(function, inputs)
         payload = plaindata.pack(output)
     except BaseException as error:  # noqa: B036
         return {"status": "error", "stage": "call", "error": describe_error(error)}, b""
@@ -135,15 +135,6 @@ def describe_error(error: BaseException) -> dict[str, str]:
         "message": message[:MAX_MESSAGE],
         "traceback": "".join(lines)[-2000:],
     }
-
-
-def _seed(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _flush() -> None:

@@ -1,6 +1,7 @@
 """The fork server: ``python -S -s zygote.py SOCKET_FD``.
 
-Imports torch, the checks and the student edition of course_lib once; then, for each request
+Imports torch, the case families and the student edition of course_lib once (never the checks of
+an assignment: the modules come from the grading process by name); then, for each request
 (a setup and four file descriptors received over the socket), forks a child that leaves for new
 namespaces and forks again: the grandchild is PID 1 of its namespace, enters the jail and serves
 the grading process (:mod:`runner`); the child waits for it and reports its exit status as a
@@ -22,7 +23,7 @@ def main() -> None:
     setup = json.loads(server.recv(1 << 20))
     sys.path[:] = setup["sys_path"]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    _preload(setup["assignment"])
+    _preload(setup["preload"])
     server.send(json.dumps({"kind": "ready"}).encode())
     while True:
         try:
@@ -45,7 +46,7 @@ def main() -> None:
         server.send(json.dumps({"pid": pid}).encode())
 
 
-def _preload(assignment: str) -> None:
+def _preload(modules: list[str]) -> None:
     """Import what every sandbox needs, so that forked sandboxes start warm."""
     import numpy  # noqa: F401
     import torch
@@ -55,16 +56,14 @@ def _preload(assignment: str) -> None:
     # kernels chosen without them round differently from the grading process's.
     torch.backends.cpu.get_cpu_capability()
     torch.ones(8).uniform_().sum()
-    from autograder.sandbox import runner  # noqa: F401
-    from autograder.spec import load_checks
+    from autograder.sandbox import runner, transfer  # noqa: F401
 
-    checks = load_checks(assignment)
-    _import_all([*checks.functions.values(), *getattr(checks.module, "PRELOAD", ())])
+    _import_all(modules)
 
 
 def _import_all(modules) -> None:
-    """Import ``modules`` (names from the checks and the instructor's notebook), skipping any
-    that fail: the student edition may lack one, and the sandbox will say so."""
+    """Import ``modules`` (named by the grading process), skipping any that fail: the student
+    edition may lack one, and the sandbox will say so."""
     for module in sorted(set(modules)):
         if module in sys.modules:
             continue
@@ -75,7 +74,7 @@ def _import_all(modules) -> None:
 
 
 def _child(setup: dict, fds: list[int]) -> None:
-    from autograder.sandbox import jail, protocol
+    from autograder.sandbox import cgroups, jail, protocol
 
     cmd_fd, result_fd, lifeline_fd, log_fd = fds
     os.setsid()
@@ -87,6 +86,7 @@ def _child(setup: dict, fds: list[int]) -> None:
     os.close(null)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
+        cgroups.join(setup.get("cgroup", []))  # before anything else: children inherit it
         jail.unshare_namespaces(user=os.geteuid() != 0)
     except OSError as error:
         protocol.write_frame(result_fd, {"kind": "fatal", "message": f"namespaces: {error}"})
