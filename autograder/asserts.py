@@ -1,8 +1,9 @@
 """Assertions of the checks: structure, shape, dtype and values with per-dtype tolerances.
 
-A failed assertion raises :class:`CheckFailure`. Its ``message`` says what was checked and how far
-off the output is (shapes, dtypes, the size of the error) and never contains expected values;
-``detail`` may contain them and is shown for public cases only.
+A failed assertion raises :class:`CheckFailure`. Its ``message`` says what was checked and what
+is wrong (shapes, dtypes, how many values are off) and never contains expected values nor an
+error size, which together with the student's own output would give the expected value away;
+``detail`` holds both and is shown for public cases only.
 """
 
 from __future__ import annotations
@@ -73,11 +74,30 @@ def tolerance(dtype: str, rtol: float | None = None, atol: float | None = None) 
     return (default[0] if rtol is None else rtol, default[1] if atol is None else atol)
 
 
-def relative_error(actual: Any, expected: Any) -> float:
-    """Largest ``|actual - expected| / max(|expected|, tiny)`` over all elements."""
-    a = np.asarray(_as_float_array(actual), dtype=np.float64)
-    e = np.asarray(_as_float_array(expected), dtype=np.float64)
-    return float(np.max(np.abs(a - e) / np.maximum(np.abs(e), 1e-12), initial=0.0))
+def relative_error(actual: Any, expected: Any, *, atol: float = 0.0) -> float:
+    """Largest ``|actual - expected| / |expected|`` over the elements where ``|expected| > atol``.
+
+    Elements whose expected value is (nearly) 0 have no meaningful relative error: their
+    absolute error is reported instead (:func:`error_sizes`).
+    """
+    a, e = _as_float_array(actual), _as_float_array(expected)
+    scale = np.abs(e) > max(atol, 0.0)
+    if not scale.any():
+        return 0.0
+    return float(np.max(np.abs(a - e)[scale] / np.abs(e)[scale]))
+
+
+def error_sizes(actual: Any, expected: Any, *, atol: float = 0.0) -> str:
+    """``"max absolute error A, max relative error R"`` for a public case's detail."""
+    a, e = _as_float_array(actual), _as_float_array(expected)
+    finite = np.isfinite(a) & np.isfinite(e)
+    if not finite.any():
+        return "no finite values to compare"
+    largest = float(np.max(np.abs(a - e)[finite]))
+    text = f"max absolute error {largest:.3g}"
+    if (np.abs(e[finite]) > atol).any():
+        text += f", max relative error {relative_error(a[finite], e[finite], atol=atol):.3g}"
+    return text
 
 
 def _as_float_array(value: Any) -> np.ndarray:
@@ -208,11 +228,9 @@ def _close_numbers(actual: Any, expected: float, rtol, atol, where: str) -> None
     both_nan = actual != actual and expected != expected
     ok = both_nan or abs(actual - expected) <= atol + rtol * abs(expected)
     if not ok:
-        error = abs(actual - expected)
         fail(
-            f"{where}: wrong value (relative error {error / max(abs(expected), 1e-12):.3g}, "
-            f"tolerance rtol={rtol:g} atol={atol:g})",
-            detail=f"{_values(actual, expected)} (absolute error {error:.3g})",
+            f"{where}: wrong value (outside the tolerance rtol={rtol:g}, atol={atol:g})",
+            detail=f"{_values(actual, expected)}; {error_sizes(actual, expected, atol=atol)}",
         )
 
 
@@ -256,16 +274,11 @@ def _close_arrays(actual, expected, rtol, atol, check_dtype: bool, where: str) -
             if nan_a.any()
             else f"{where}: NaN expected at {int(nan_e.sum())} places"
         )
-    finite = wrong & np.isfinite(error)
-    max_abs = float(error[finite].max()) if finite.any() else float("inf")
-    rel = error / np.maximum(np.abs(e64), 1e-12)
-    max_rel = float(rel[finite].max()) if finite.any() else float("inf")
     index = tuple(int(i) for i in np.argwhere(wrong)[0])
     fail(
-        f"{where}: {count} of {e.size} values out of tolerance (max relative error "
-        f"{max_rel:.3g}; rtol={rtol:g}, atol={atol:g})",
+        f"{where}: {count} of {e.size} values out of tolerance (rtol={rtol:g}, atol={atol:g})",
         detail=f"first at index {index}: expected {e[index]!r}, got {a[index]!r}; "
-        f"max absolute error {max_abs:.3g}",
+        f"{error_sizes(a64[wrong], e64[wrong], atol=atol)}",
     )
 
 

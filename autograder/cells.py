@@ -46,7 +46,8 @@ def table(name: str, results: list[TestResult], *, hidden: bool) -> str:
         title = f"hidden check {number}" if hidden else result.name.split(": ", 1)[-1]
         lines.append(f"  {mark} {result.score:g}/{result.max_score:g}  {title}")
         if not result.passed:
-            feedback = result.output.split("\n", 1)[-1]  # without the "Checked: ..." line
+            # public cases keep their "Checked: ..." sentence; hidden ones are only numbered
+            feedback = result.output.split("\n", 1)[-1] if hidden else result.output
             lines += [f"         {line}" for line in feedback.splitlines()]
     earned = sum(r.score for r in results)
     total = sum(r.max_score for r in results)

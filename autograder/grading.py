@@ -31,7 +31,7 @@ from autograder.sandbox.limits import (
 )
 from autograder.sandbox.session import Job, run_cases
 from autograder.sandbox.transfer import pack_job
-from autograder.spec import Case, Checks, Context, load_checks
+from autograder.spec import Case, Checks, Context, load_checks, summary
 
 logger = logging.getLogger(__name__)
 
@@ -182,10 +182,8 @@ def _result(case: Case, passed: bool, output: str) -> TestResult:
 
 
 def what_is_checked(case: Case) -> str:
-    """The first line of the comparison's docstring."""
-    compare = getattr(case.compare, "func", case.compare)
-    doc = (compare.__doc__ or "the output").strip().splitlines()[0]
-    return doc.rstrip(".")
+    """The first paragraph of the comparison's docstring."""
+    return summary(getattr(case.compare, "func", case.compare)).rstrip(".")
 
 
 def judge(checks: Checks, case: Case, outcome: Outcome, expected: Any) -> TestResult:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ BEGIN_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$")
 END_HIDDEN = re.compile(r"^[ \t]*### END HIDDEN TESTS[ \t]*$")
 
 Inputs = dict[str, Any]
+
+
+def summary(function: Callable) -> str:
+    """The first paragraph of ``function``'s docstring, on one line: what a comparison checks."""
+    text = inspect.cleandoc(function.__doc__ or "the output")
+    return " ".join(text.split("\n\n", 1)[0].split())
 
 
 def default_call(function: Callable, inputs: Inputs) -> Any:

@@ -128,7 +128,9 @@ def gradcam(
     """Grad-CAM maps (N, H, W) in [0, 1] of ``images`` (N, C, H, W) at ``target_layer``.
 
     ``targets`` are the class indices to explain (one per image); None explains the predicted
-    classes. The model runs in eval mode; its flags are restored afterwards.
+    classes. The model runs in eval mode; layers before ``target_layer`` may be frozen. Afterwards,
+    also when the call fails, the hook is removed and every module's train/eval flag and every
+    parameter's ``requires_grad`` are as they were.
     """
     ### BEGIN SOLUTION a5_explain_compress
     layer = find_layer(model, target_layer)

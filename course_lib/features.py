@@ -97,7 +97,8 @@ def extract_features(
     ``layer=None`` takes the model's output; a dotted name such as ``"classifier.4"`` takes that
     layer's output through a forward hook, which is removed even when a batch fails. The model
     runs in eval mode without gradients on ``device`` (default: the model's) and is left in the
-    mode it had. Returns features ``(N, D)`` and labels ``(N,)`` on the CPU.
+    mode it had, also when a batch fails. Returns float features ``(N, D)`` (each layer output
+    flattened) and the labels ``(N,)`` in loader order, on the CPU.
     """
     ### BEGIN SOLUTION a3_features
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -131,7 +132,10 @@ def extract_features(
 
 
 def cosine_similarity_matrix(features: Tensor) -> Tensor:
-    """Cosine similarity of every pair of rows, ``(N, D) -> (N, N)``; zero rows give 0."""
+    """Cosine similarity of every pair of rows, ``(N, D) -> (N, N)``, as floats.
+
+    A zero row has no direction: its similarities (its row and column) are 0, not NaN.
+    """
     ### BEGIN SOLUTION a3_features
     x = torch.as_tensor(features)
     if x.ndim != 2:
@@ -147,7 +151,7 @@ def most_similar(similarity: Tensor, index: int, k: int) -> tuple[list[int], lis
     """The ``k`` items most similar to item ``index`` (itself excluded), best first.
 
     Ties keep index order (a stable sort). Fewer than ``k`` come back when there are fewer
-    other items. Returns their indices and similarity scores.
+    other items. Returns two Python lists: their indices (ints) and similarity scores (floats).
     """
     ### BEGIN SOLUTION a3_features
     similarity = torch.as_tensor(similarity)  # (N, N)
@@ -190,7 +194,9 @@ def canvas_positions(
 
     Each axis of ``coords`` ``(N, 2)`` is scaled from its min..max onto ``0..canvas - thumb``
     (article 002 centred the map and lost thumbnails past the edges). The y axis is flipped so
-    that the canvas looks like a scatter plot of the same points. Sizes are (width, height).
+    that the canvas looks like a scatter plot of the same points; an axis without spread goes
+    to the middle. Sizes are (width, height). Returns a list of ``(x, y)`` tuples of Python
+    ints; any rounding of the exact position to a neighbouring pixel (round, floor) is fine.
     """
     ### BEGIN SOLUTION a3_features
     coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)  # (N, 2)

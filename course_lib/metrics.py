@@ -20,7 +20,10 @@ def topk_accuracy(output: Tensor, target: Tensor, topk: Sequence[int] = (1,)) ->
     """Fraction of samples whose target is among the k highest scores, for each k.
 
     ``output`` (N, C) holds logits, probabilities or log-probabilities (any increasing
-    transform of them gives the same result); ``target`` (N,) class indices.
+    transform of them gives the same result); ``target`` (N,) class indices. Returns one
+    Python float in [0, 1] per k, in the order of ``topk``. Classes scoring exactly as high as
+    the target may be ranked before or after it (``output.topk(k)`` breaks such ties its own
+    way): any tie-breaking is accepted.
     """
     ### BEGIN SOLUTION a2_transfer
     if output.ndim != 2 or target.shape != output.shape[:1]:
@@ -39,7 +42,11 @@ def topk_accuracy(output: Tensor, target: Tensor, topk: Sequence[int] = (1,)) ->
 
 
 def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int) -> Tensor:
-    """Counts (C, C) int64: entry ``[actual, predicted]``, so each row is one actual class."""
+    """Counts (C, C) int64: entry ``[actual, predicted]``, so each row is one actual class.
+
+    ``preds`` and ``targets`` (N,) hold class indices in ``0 .. num_classes - 1``; a class may
+    have no samples at all (its row and column are then 0).
+    """
     ### BEGIN SOLUTION a4_age
     preds, targets = preds.reshape(-1).long(), targets.reshape(-1).long()
     if preds.shape != targets.shape:
@@ -54,7 +61,10 @@ def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int) -> Tensor
 
 
 def normalize_per_class(matrix: Tensor) -> Tensor:
-    """Divide each row (one actual class) by its sum so rows sum to 1; empty rows stay 0."""
+    """Divide each row (one actual class) by its sum so rows sum to 1; empty rows stay 0.
+
+    Returns floats (float32 or float64) of the matrix's shape, never NaN.
+    """
     ### BEGIN SOLUTION a4_age
     matrix = matrix if matrix.is_floating_point() else matrix.float()
     sums = matrix.sum(dim=1, keepdim=True)  # (C, 1)

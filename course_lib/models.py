@@ -97,7 +97,9 @@ def build_vgg16_head(
 
 def set_trainable(model: nn.Module, prefixes: str | Sequence[str], trainable: bool) -> int:
     """Set ``requires_grad`` of every parameter whose name starts with one of ``prefixes``;
-    return how many parameter tensors changed. A prefix matching no parameter is an error.
+    return how many parameter tensors changed: those whose ``requires_grad`` was different
+    before the call (a tensor that already had the asked value is not counted, so a repeated
+    call returns 0). A prefix matching no parameter raises ``ValueError``.
 
     Names are those of ``model.named_parameters()``; ``""`` matches all of them. The test is a
     plain ``str.startswith``: ``"features.1"`` also matches ``"features.10.weight"`` (write
@@ -122,7 +124,9 @@ def replace_last_linear(
     model: nn.Module, num_classes: int, *, path: str = "classifier.2"
 ) -> nn.Module:
     """Replace the ``nn.Linear`` at ``path`` (ConvNeXt: ``classifier.2``) by a new one with the
-    same inputs and ``num_classes`` outputs (default initialisation); return the model."""
+    same inputs and ``num_classes`` outputs (default initialisation, a bias when the old layer
+    had one, the old layer's device and dtype); return the same model object. Any other module
+    at ``path`` raises ``TypeError``."""
     ### BEGIN SOLUTION a4_age
     parent_path, _, child = path.rpartition(".")
     parent = model.get_submodule(parent_path)

@@ -28,7 +28,8 @@ DEFAULT_BERT = "google-bert/bert-base-uncased"
 def mean_pool(last_hidden_state: Tensor, attention_mask: Tensor) -> Tensor:
     """Mean of the token vectors where the mask is 1: ``(B, T, H), (B, T) -> (B, H)``.
 
-    Padding tokens (mask 0) do not count; a row with no tokens at all gives zeros.
+    Padding tokens (mask 0) do not count; a row with no tokens at all gives zeros. The mask may
+    be integer or boolean; the result has the dtype of ``last_hidden_state``.
     """
     ### BEGIN SOLUTION a1_data
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, T, 1)
@@ -139,7 +140,7 @@ def cluster_classes(
 
     Clusters are numbered 0, 1, ... in the order their first name appears in ``names``, and
     names keep their order inside a cluster. ``k`` above the number of names is lowered to it
-    with a warning.
+    with a warning (``warnings.warn``).
     """
     ### BEGIN SOLUTION a1_data
     from sklearn.cluster import KMeans

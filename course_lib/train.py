@@ -67,10 +67,14 @@ def train_one_epoch(
     device: torch.device | str | None = None,
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``, stepping the optimizer *and the scheduler* after every batch.
+    """One pass over ``loader``, stepping the optimizer *and then the scheduler* every batch.
 
-    Returns the mean loss and top-1 accuracy over the samples seen (``{"loss", "top1"}``).
-    With a ``scaler`` the forward pass runs under autocast (mixed precision on CUDA).
+    The model runs in training mode (``model.train()``); images and labels go to ``device``
+    (default: the device of the model's parameters). Returns the mean loss and the top-1
+    accuracy over the samples seen, each batch weighted by its size, as Python floats:
+    ``{"loss": ..., "top1": ...}``. With a ``scaler`` (``torch.amp.GradScaler``) the forward
+    pass and the loss run under ``torch.autocast(device.type)`` and every batch calls
+    ``scaler.scale(loss).backward()``, ``scaler.step(optimizer)`` and ``scaler.update()``.
     """
     ### BEGIN SOLUTION a2_transfer
     device = torch.device(device) if device is not None else next(model.parameters()).device

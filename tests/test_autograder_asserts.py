@@ -28,7 +28,8 @@ def test_float32_tolerance_follows_torch_testing():
     asserts.assert_close(expected * (1 + 1e-6), expected)
     error = failure(expected * (1 + 1e-3), expected)
     assert "3 of 3 values out of tolerance" in error.message
-    assert "max relative error 0.001" in error.message and "expected" not in error.message
+    assert "relative error" not in error.message and "expected" not in error.message
+    assert "max relative error 0.001" in error.detail
     torch.testing.assert_close(expected * (1 + 1e-6), expected)  # same decision as torch
 
 
@@ -79,3 +80,11 @@ def test_relative_error():
     assert asserts.relative_error(torch.tensor([1.1, 2.0]), torch.tensor([1.0, 2.0])) == (
         pytest.approx(0.1, rel=1e-5)
     )
+
+
+def test_error_sizes_stay_in_the_detail_and_skip_zero_expectations():
+    error = failure(0.004, 0.0)
+    assert error.message == "output: wrong value (outside the tolerance rtol=1e-07, atol=1e-07)"
+    assert "max absolute error 0.004" in error.detail and "relative" not in error.detail
+    error = failure(torch.tensor([1e-3, 2.0]), torch.tensor([0.0, 1.0]))
+    assert "max relative error 1" in error.detail and "e+" not in error.detail

@@ -5,13 +5,25 @@ from __future__ import annotations
 from autograder.checks.common import all_of, close
 from autograder.checks.families.data import (
     labels_case,
+    labels_pairs,
     maps_case,
+    maps_structure,
     pick_case,
+    pick_indices,
     same_as_random_split,
     split_case,
+    split_parts,
     subset_case,
+    subset_items,
 )
-from autograder.checks.families.text import cluster_case, pool_case, pool_zero_rows
+from autograder.checks.families.text import (
+    cluster_case,
+    cluster_structure,
+    pool_case,
+    pool_divisor,
+    pool_shape,
+    pool_zero_rows,
+)
 
 FUNCTIONS = {
     "class_name_maps": "course_lib.data.tiny_imagenet",
@@ -27,9 +39,39 @@ FUNCTIONS = {
 PRELOAD = ("sklearn.cluster",)
 
 CASES = [
+    maps_case(
+        "two dicts: indices -> descriptions, names -> indices",
+        classes=5,
+        compare=maps_structure,
+        reference=False,
+    ),
     maps_case("index -> description and first name -> index", classes=5),
+    labels_case(
+        "a (file name, label) pair per line",
+        rows=12,
+        classes=4,
+        compare=labels_pairs,
+        reference=False,
+    ),
     labels_case("labels in file order", rows=12, classes=4),
+    pick_case(
+        "distinct valid indices, every class picked",
+        seed=1,
+        n=30,
+        classes=4,
+        per_class=2,
+        compare=pick_indices,
+        reference=False,
+    ),
     pick_case("first two of each class, classes ascending", seed=1, n=30, classes=4, per_class=2),
+    split_case(
+        "part sizes, every index once",
+        n=100,
+        fractions=(0.95, 0.05),
+        seed=42,
+        compare=split_parts,
+        reference=False,
+    ),
     split_case("95/5 split of 100 with seed 42", n=100, fractions=(0.95, 0.05), seed=42),
     split_case(
         "the same as torch's random_split",
@@ -39,8 +81,31 @@ CASES = [
         compare=same_as_random_split,
         reference=False,
     ),
+    subset_case(
+        "length and (image, label) items",
+        size=8,
+        indices=[5, 0, 3],
+        transform=True,
+        compare=subset_items,
+        reference=False,
+    ),
     subset_case("indices and transform applied", size=8, indices=[5, 0, 3], transform=True),
+    pool_case(
+        "shape and dtype, padding left out",
+        seed=1,
+        lengths=[6, 3, 1],
+        compare=pool_shape,
+        reference=False,
+    ),
     pool_case("padding tokens do not count", seed=1, lengths=[6, 3, 1]),
+    cluster_case(
+        "every name once, numbered by first appearance",
+        seed=1,
+        groups=[4, 3, 5],
+        k=3,
+        compare=cluster_structure,
+        reference=False,
+    ),
     cluster_case(
         "three groups, numbered by first appearance", seed=1, groups=[4, 3, 5], k=3, points=2
     ),
@@ -69,7 +134,7 @@ CASES = [
         lengths=[0, 4, 2],
         mask_dtype="bool",
         dtype="float64",
-        compare=all_of(pool_zero_rows, close(rtol=1e-7, atol=1e-9)),
+        compare=all_of(pool_zero_rows, pool_divisor, close(rtol=1e-7, atol=1e-9)),
     ),
     cluster_case("k above the number of names", hidden=True, seed=2, groups=[2, 2, 1], k=8),
     ### END HIDDEN TESTS

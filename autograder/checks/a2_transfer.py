@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from autograder.checks.families.metrics import topk_case, topk_invariants
-from autograder.checks.families.models import head_case, trainable_case
-from autograder.checks.families.training import epoch_case
+from autograder.checks.families.models import head_case, head_structure, trainable_case
+from autograder.checks.families.training import epoch_case, epoch_properties
 
 FUNCTIONS = {
     "build_vgg16_head": "course_lib.models",
@@ -15,13 +15,39 @@ FUNCTIONS = {
 
 CASES = [
     head_case(
+        "layers and shapes",
+        {"num_classes": 7, "in_features": 40, "hidden": 16},
+        compare=head_structure,
+        points=1,
+    ),
+    head_case(
         "layers, shapes and He initialisation", {"num_classes": 7, "in_features": 40, "hidden": 16}
     ),
     trainable_case("freeze the features", steps=[("features", False)], frozen=False),
     trainable_case(
+        "freezing twice: the second call changes nothing and returns 0",
+        steps=[("features", False), ("features", False)],
+        frozen=False,
+    ),
+    trainable_case(
         "unfreeze two layers of a frozen model",
         steps=[(["features.2", "classifier.0"], True)],
         frozen=True,
+    ),
+    trainable_case(
+        "a prefix inside other names is no match",
+        steps=[("classifier", False)],
+        frozen=False,
+        aux=True,
+    ),
+    epoch_case(
+        "metrics as floats, the scheduler stepped per batch",
+        seed=1,
+        sizes=(6, 6, 6, 6, 6),
+        scheduler=True,
+        compare=epoch_properties,
+        reference=False,
+        points=1,
     ),
     epoch_case(
         "one epoch with CyclicLR stepped per batch", seed=1, sizes=(6, 6, 6, 6, 6), scheduler=True
@@ -44,7 +70,9 @@ CASES = [
         {"num_classes": 3, "in_features": 30, "hidden": 12, "dropout": 0.25},
         hidden=True,
     ),
-    head_case("default in_features", {"num_classes": 5, "hidden": 8}, hidden=True),
+    head_case(
+        "default in_features", {"num_classes": 5, "hidden": 8}, hidden=True, compare=head_structure
+    ),
     trainable_case(
         "only tensors that change are counted",
         hidden=True,
@@ -66,6 +94,14 @@ CASES = [
         log_probs=True,
         adam=True,
         device="cpu",
+    ),
+    epoch_case(
+        "mixed precision with a GradScaler",
+        hidden=True,
+        seed=4,
+        sizes=(4, 6, 5),
+        scheduler=False,
+        scaler=True,
     ),
     topk_case(
         "log-probabilities, 200 classes",

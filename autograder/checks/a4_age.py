@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from autograder.checks.common import all_of, close
 from autograder.checks.families.cacd import (
     age_case,
     meta_case,
+    meta_properties,
     same_as_sklearn,
     select_case,
+    select_properties,
+    split_properties,
     stratified_case,
 )
 from autograder.checks.families.metrics import (
     confusion_case,
-    confusion_rows,
+    confusion_shape,
     normalize_case,
-    normalized_rows,
+    normalized_shape,
 )
-from autograder.checks.families.models import last_linear_case
+from autograder.checks.families.models import last_linear_case, not_linear_compare
 
 FUNCTIONS = {
     "load_cacd_meta": "course_lib.data.cacd",
@@ -38,8 +40,26 @@ CASES = [
         per_person=3,
         points=2,
     ),
+    meta_case(
+        "columns, int64 numbers, str names, one row per image",
+        version="7.3",
+        seed=4,
+        people=4,
+        per_person=2,
+        compare=meta_properties,
+        reference=False,
+    ),
     age_case("decades, 100 and over", ages=[0, 9, 10, 23, 59.5, 99, 100, 105, 112]),
-    select_case("at most 4 names per decade", seed=1, n=40, per_group=4),
+    select_case("at most 4 names per decade", seed=1, n=40, per_group=4, oldest=110),
+    select_case(
+        "every decade in ascending order, capped, in file order",
+        seed=5,
+        n=30,
+        per_group=3,
+        oldest=110,
+        compare=select_properties,
+        reference=False,
+    ),
     stratified_case("80/20 keeping class shares", seed=1, counts=[10, 5, 15], test_size=0.2),
     stratified_case(
         "the same as sklearn's train_test_split",
@@ -49,21 +69,34 @@ CASES = [
         compare=same_as_sklearn,
         reference=False,
     ),
+    stratified_case(
+        "disjoint parts covering every index, class shares kept",
+        seed=4,
+        counts=[6, 9, 5],
+        test_size=0.25,
+        compare=split_properties,
+        reference=False,
+    ),
     last_linear_case("ConvNeXt head with 6 classes", seed=1, num_classes=6),
     confusion_case(
-        "rows are the actual classes",
+        "shape, dtype and total count",
         seed=1,
         n=50,
         classes=4,
-        compare=all_of(confusion_rows, close(rtol=0, atol=0)),
+        compare=confusion_shape,
+        reference=False,
     ),
+    confusion_case("rows are the actual classes", seed=1, n=50, classes=4),
+    confusion_case("the last class without samples", seed=2, n=30, classes=5, empty=4),
     normalize_case(
-        "rows sum to 1, empty rows stay 0",
+        "shape, floats in [0, 1]",
         seed=1,
         classes=5,
         empty_row=2,
-        compare=all_of(normalized_rows, close(rtol=1e-6, atol=1e-7)),
+        compare=normalized_shape,
+        reference=False,
     ),
+    normalize_case("rows sum to 1, empty rows stay 0", seed=1, classes=5, empty_row=2),
     ### BEGIN HIDDEN TESTS
     meta_case("more people, v7.3", hidden=True, version="7.3", seed=3, people=5, per_person=2),
     age_case("fractional and large ages", hidden=True, ages=[19.99, 20.0, 45.7, 101.2, 130]),
@@ -74,14 +107,19 @@ CASES = [
     last_linear_case(
         "another path, float64", hidden=True, seed=2, num_classes=3, path="head.fc", dtype="float64"
     ),
-    confusion_case(
-        "a class without samples, (N, 1) inputs",
+    last_linear_case(
+        "a LayerNorm at the path is a TypeError",
         hidden=True,
-        seed=2,
-        n=30,
-        classes=5,
-        empty=3,
-        column=True,
+        seed=3,
+        num_classes=4,
+        path="classifier.1",
+        compare=not_linear_compare,
+    ),
+    last_linear_case(
+        "a head without bias gets none", hidden=True, seed=4, num_classes=5, bias=False
+    ),
+    confusion_case(
+        "six classes, the first without samples", hidden=True, seed=3, n=40, classes=6, empty=0
     ),
     normalize_case("float64 counts", hidden=True, seed=2, classes=4, dtype="float64"),
     ### END HIDDEN TESTS

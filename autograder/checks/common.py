@@ -11,7 +11,7 @@ import torch
 
 from autograder import asserts
 from autograder.plaindata import ModuleSummary
-from autograder.spec import Case, Context, Inputs, default_call, default_compare
+from autograder.spec import Case, Context, Inputs, default_call, default_compare, summary
 
 
 def generator(seed: int) -> torch.Generator:
@@ -47,18 +47,19 @@ def close(*, rtol: float | None = None, atol: float | None = None, dtype: bool =
         asserts.assert_close(actual, expected, rtol=rtol, atol=atol, check_dtype=dtype)
 
     tolerance = "exactly" if rtol == atol == 0 else "within tolerance"
-    compare.__doc__ = f"The same output as the reference, {tolerance} (shapes, dtypes, values)."
+    what = "shapes, dtypes, values" if dtype else "shapes and values; dtypes not compared"
+    compare.__doc__ = f"The same output as the reference, {tolerance} ({what})."
     return compare
 
 
 def all_of(*compares: Callable) -> Callable:
-    """Several comparisons in a row; the first line of each docstring says what is checked."""
+    """Several comparisons in a row; the first paragraph of each docstring says what is checked."""
 
     def compare(actual: Any, expected: Any, context: Context) -> None:
         for each in compares:
             each(actual, expected, context)
 
-    compare.__doc__ = " ".join((c.__doc__ or "").strip().splitlines()[0] for c in compares)
+    compare.__doc__ = " ".join(summary(c) for c in compares)
     return compare
 
 

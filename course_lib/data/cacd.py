@@ -80,8 +80,11 @@ def image_struct(path: str | Path, container) -> h5py.Group | np.void:
 
 
 def load_cacd_meta(path: str | Path) -> pd.DataFrame:
-    """One row per image of a CACD .mat file (v5 or v7.3): columns ``META_COLUMNS``, file order,
-    numbers as int64 and names as str."""
+    """One row per image of a CACD .mat file (v5 or v7.3), in file order.
+
+    Columns ``META_COLUMNS`` in this order: age, identity, year, rank, lfw, birth (int64) and
+    name (str, decoded from UTF-16 in v7.3 files).
+    """
     ### BEGIN SOLUTION a4_age
     path = Path(path)
     if mat_version(path) == "7.3":  # HDF5: numbers as (1, N) doubles, names as references
@@ -102,7 +105,8 @@ def load_cacd_meta(path: str | Path) -> pd.DataFrame:
 
 
 def age_group(age: float) -> str:
-    """The decade folder of an age: 23 -> "20s", 100 and over -> "100s"."""
+    """The decade folder (a str) of an age: 23 -> "20s", 19.9 -> "10s" (fractions round down),
+    100 and over -> "100s"."""
     ### BEGIN SOLUTION a4_age
     return f"{min(int(age) // 10 * 10, 100)}s"
     ### END SOLUTION
@@ -115,6 +119,7 @@ def select_per_group(
 
     One ``np.random.default_rng(seed)`` serves all groups in that order: for a group of n images
     (in file order) keep the first ``per_group`` of ``rng.permutation(n)``, listed in file order.
+    Returns ``{group: names}`` with the groups (``age_group``) by ascending age, "100s" last.
     """
     ### BEGIN SOLUTION a4_age
     rng = np.random.default_rng(seed)

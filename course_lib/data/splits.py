@@ -17,7 +17,12 @@ from torch.utils.data import Dataset
 def random_split_indices(
     n: int, fractions: Sequence[float] = (0.95, 0.05), *, seed: int = 42
 ) -> list[list[int]]:
-    """Shuffle ``range(n)`` and cut it by ``fractions``, as ``random_split`` with ``seed`` does."""
+    """Shuffle ``range(n)`` and cut it by ``fractions``, as ``random_split`` with ``seed`` does.
+
+    The sizes are ``floor(n * fraction)``, the remainder handed one by one to the first parts;
+    the order is ``torch.randperm(n, generator=torch.Generator().manual_seed(seed))``. Returns
+    one list of Python ints per fraction.
+    """
     ### BEGIN SOLUTION a1_data
     lengths = [math.floor(n * fraction) for fraction in fractions]
     for i in range(n - sum(lengths)):  # hand the remainder out round-robin
@@ -35,7 +40,11 @@ def random_split_indices(
 def stratified_split_indices(
     labels: Sequence[int], *, test_size: float = 0.2, seed: int = 42
 ) -> tuple[list[int], list[int]]:
-    """(train, test) indices keeping each class's share, as sklearn's ``train_test_split``."""
+    """(train, test) indices keeping each class's share, as sklearn's ``train_test_split``.
+
+    Both are lists of Python ints in ``train_test_split``'s order (on the indices 0 ... n-1, with
+    ``stratify=labels``, ``test_size`` and ``random_state=seed``).
+    """
     ### BEGIN SOLUTION a4_age
     from sklearn.model_selection import train_test_split  # imported here: sklearn is slow to load
 

@@ -37,7 +37,10 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, inclusive
 def class_name_maps(
     wnids: list[str], words: dict[str, str]
 ) -> tuple[dict[int, str], dict[str, int]]:
-    """Index -> full description, and first name of the description -> index."""
+    """Index -> full description, and first name of the description -> index.
+
+    Class ``i`` is ``wnids[i]``; ``wnids`` comes sorted, as ``read_wnids`` returns it.
+    """
     ### BEGIN SOLUTION a1_data
     idx_to_description = {idx: words[wnid] for idx, wnid in enumerate(wnids)}
     name_to_idx = {text.split(",")[0]: idx for idx, text in idx_to_description.items()}
@@ -48,7 +51,11 @@ def class_name_maps(
 def load_val_labels(
     annotations_path: str | os.PathLike, class_to_idx: dict[str, int]
 ) -> list[tuple[str, int]]:
-    """(file name, label) for each line of ``val_annotations.txt``, in file order."""
+    """(file name, label) for each line of ``val_annotations.txt``, in file order.
+
+    A wnid missing from ``class_to_idx`` raises ``KeyError`` with a message that names the file
+    and the line: its number (counted from 1) or its text.
+    """
     ### BEGIN SOLUTION a1_data
     labels = []
     with open(annotations_path) as file:
@@ -62,7 +69,11 @@ def load_val_labels(
 
 
 def pick_per_class(labels: Sequence[int], n_per_class: int) -> list[int]:
-    """Indices of the first ``n_per_class`` samples of each class, classes in ascending order."""
+    """Indices of the first ``n_per_class`` samples of each class, classes in ascending order.
+
+    ``labels`` is a list or a 1-D tensor; the result is a list of Python ints. A class with
+    fewer samples gives all of them.
+    """
     ### BEGIN SOLUTION a1_data
     labels = [int(label) for label in labels]
     picked = []
