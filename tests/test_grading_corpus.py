@@ -14,6 +14,7 @@ from autograder_corpus import build_notebook, solution_sources, units, write
 from grading_corpus import ASSIGNMENTS, corpus
 
 from autograder.__main__ import main
+from autograder.inkernel import run_checks
 from autograder.spec import load_checks
 
 pytestmark = pytest.mark.slow
@@ -122,3 +123,36 @@ def test_corpus_sources_stay_outside_course_lib():
         for entry in [*alternatives, *mistakes]:
             assert f"import {entry.function}" not in entry.source, entry.name
             assert entry.source.strip(), entry.name
+
+
+#: Mistakes that only the sandbox's memory limit catches (a notebook kernel has none): they
+#: build a 4 GB matrix, which would also be allocated in this test process.
+MEMORY_BOUND = {"dense-matrix"}
+
+
+def test_the_notebook_checks_agree_with_the_grader(graded):
+    """check() in the notebook (nbgrader's test cells) gives every case the grader's result.
+
+    Each corpus cell runs here in-process, as in a notebook's kernel, on all cases of its
+    function; nbgrader scores a test cell by what check() returns.
+    """
+    assignment, results = graded
+    alternatives, mistakes = corpus(assignment)
+    problems = []
+    for prefix, entry in [*(("alt", e) for e in alternatives), *(("bug", e) for e in mistakes)]:
+        if entry.name in MEMORY_BOUND:
+            continue
+        namespace: dict = {}
+        exec(compile(entry.source, f"<{entry.name}>", "exec"), namespace)  # noqa: S102
+        in_kernel = run_checks(assignment, entry.function, namespace[entry.function], which="all")
+        graded_tests = _function_tests(
+            results[f"{prefix}-{entry.function}-{entry.name}"], entry.function
+        )
+        standalone = {t["name"]: t["score"] for t in graded_tests}
+        for result in in_kernel:
+            if standalone.get(result.name) != result.score:
+                problems.append(
+                    f"{entry.name}: {result.name}: notebook {result.score}, "
+                    f"grader {standalone.get(result.name)}"
+                )
+    assert not problems, "\n".join(problems)
