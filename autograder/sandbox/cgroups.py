@@ -326,12 +326,13 @@ def _remove_stale(parent: Path) -> None:
     """Remove the cgroups in ``parent`` whose grading process (the pid in the name) is gone."""
     for folder in parent.iterdir():
         owner = folder.name.split("-", 1)[0]
-        if folder.is_dir() and owner.isdigit() and not _alive(int(owner)):
+        if folder.is_dir() and owner.isdigit() and not alive(int(owner)):
             logger.info("removing the cgroup %s of a grading process that is gone", folder)
             _destroy(folder, timeout=5.0)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (the owner of a cgroup or a temporary folder)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from autograder.safefs import remove_tree
+from autograder.sandbox.cgroups import alive
 from autograder.student_edition import build_student_edition, graded_units
 
 logger = logging.getLogger(__name__)
@@ -54,23 +55,13 @@ def run_folder() -> Path:
         if not _run:
             root = Path(tempfile.gettempdir())
             for old in root.glob("autograder-run-*"):
-                if not _alive(int(old.name.rsplit("-", 1)[1])):
+                if not alive(int(old.name.rsplit("-", 1)[1])):
                     remove_tree(old)
             folder = root / f"autograder-run-{os.getpid()}"
             folder.mkdir(mode=0o755, exist_ok=True)
             atexit.register(remove_tree, folder)
             _run.append(folder)
         return _run[0]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 
 def course_lib_folder() -> Path:
