@@ -23,7 +23,7 @@ import torch
 from autograder_corpus import build_notebook, solution_sources, write
 from torch import nn
 
-from autograder import plaindata
+from autograder import plaindata, plaindecode
 from autograder.extract import MAX_CELL_BYTES, MAX_NOTEBOOK_CODE, extract
 from autograder.plaindata import ModuleSummary, PlainDataError, Unsupported
 
@@ -214,8 +214,8 @@ def test_mutated_and_random_payloads_raise_only_plain_data_errors():
             return rng.choice(atoms)
         if rng.random() < 0.3:
             return [random_value(depth + 1) for _ in range(rng.randint(0, 3))]
-        tag = rng.choice(list(plaindata.TAG_FIELDS))
-        return {f: random_value(depth + 1) for f in plaindata.TAG_FIELDS[tag]}
+        tag = rng.choice(list(plaindecode.TAG_FIELDS))
+        return {f: random_value(depth + 1) for f in plaindecode.TAG_FIELDS[tag]}
 
     decoded = 0
     for number in range(3000):
