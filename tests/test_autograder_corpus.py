@@ -1,28 +1,40 @@
 """The corpus of broken and hostile a2_transfer submissions, graded as one batch.
 
-One ``grade-all`` run (2 workers) is shared by the tests of this module. Each submission must get
-exactly the expected failed cases and score, with a message that says why; hidden expected
-values never appear; the grader's files survive; grading again gives identical results.
+One ``grade-all`` run (2 workers, its own process) is shared by the tests of this module. Each
+submission must get exactly the expected failed cases and score, with a message that says why,
+within its time; hidden cases, expected values and references never reach the feedback; the
+results stay small; the grader's files survive; nothing is left in the temporary folder and no
+process of a submission outlives the batch; the innocent submissions graded after all the
+attackers get full marks; grading again gives identical results. A batch that waits on a FIFO
+is unblocked (and reported) once every other submission has its results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from autograder_corpus import build_notebook, solution_sources, write
-from autograder_corpus.entries import ASSIGNMENT, entries
+from autograder_corpus import REPO, build_notebook, solution_sources, write
+from autograder_corpus.batch import BATCH_LIMIT, grade_all_process, processes_named
+from autograder_corpus.entries import ASSIGNMENT, INNOCENT, Entry, entries
+from autograder_corpus.process import daemon_name
 
-from autograder.__main__ import main
 from autograder.sandbox.host import sandbox_mode
-from autograder.spec import load_checks
+from autograder.spec import Case, load_checks
 from autograder.submissions import grade_to_file
 
 pytestmark = pytest.mark.slow
 
-CHECKS_FILE = Path(__file__).resolve().parent.parent / "autograder" / "checks" / "a2_transfer.py"
+CHECKS_FILE = REPO / "autograder" / "checks" / "a2_transfer.py"
 REGRADED = (
     "solution",
     "os_exit",
@@ -34,11 +46,32 @@ REGRADED = (
     "lingering_thread",
     "exit_while_loading",
 )
+MAX_RESULTS_BYTES = 200_000
+MAX_TEST_OUTPUT = 4_000  # characters of one case's feedback
+MAX_OUTPUT = 20_000  # characters of the summary and notes
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "HIDDEN TESTS")
+
+
+@dataclass
+class Batch:
+    """A graded corpus: its entries, their results (None: no results file) and what it left."""
+
+    entries: dict[str, Entry]
+    results: dict[str, dict[str, Any] | None]
+    submissions: Path
+    canary: Path
+    out: Path
+    release: Path
+    returncode: int | None  # None: killed after BATCH_LIMIT
+    unblocked: list[str]  # submissions whose FIFO the batch waited on
+    leftovers: list[str]  # what stayed in the batch's temporary folder
+    survivors: list[int]  # processes of this run's daemon still alive
+    log: Path
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """(entries by name, results by name, submissions folder, canary file, its content)."""
+    """The corpus graded by one ``grade-all`` process (see :class:`Batch`)."""
     root = tmp_path_factory.mktemp("corpus")
     canary = root / "canary.txt"
     canary.write_text("the grader's own file\n")
@@ -53,27 +86,35 @@ def corpus(tmp_path_factory):
             write(build_notebook(ASSIGNMENT, {**solution_sources(ASSIGNMENT), **entry.cells}), path)
     checks_hash = hashlib.sha256(CHECKS_FILE.read_bytes()).hexdigest()
     release = write(build_notebook(ASSIGNMENT, {}), root / "release.ipynb")
-    out = root / "out"
-    assert (
-        main(
-            [
-                "grade-all",
-                ASSIGNMENT,
-                str(submissions),
-                "--workers",
-                "2",
-                "--out",
-                str(out),
-                "--source",
-                str(release),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    out, log = root / "out", root / "grade-all.log"
+    pid, returncode, unblocked = grade_all_process(submissions, out, release, list(chosen), log)
     assert hashlib.sha256(CHECKS_FILE.read_bytes()).hexdigest() == checks_hash
-    results = {name: json.loads((out / "results" / f"{name}.json").read_text()) for name in chosen}
-    return chosen, results, submissions, canary, out, release
+    results = {}
+    for name in chosen:
+        try:
+            results[name] = json.loads((out / "results" / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            results[name] = None
+    run = Path(tempfile.gettempdir()) / f"autograder-run-{pid}"
+    leftovers = sorted(p.name for p in run.iterdir()) if run.is_dir() else []
+    survivors = processes_named(daemon_name(canary))
+    yield Batch(
+        entries=chosen,
+        results=results,
+        submissions=submissions,
+        canary=canary,
+        out=out,
+        release=release,
+        returncode=returncode,
+        unblocked=unblocked,
+        leftovers=leftovers,
+        survivors=survivors,
+        log=log,
+    )
+    for survivor in survivors:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(survivor, signal.SIGKILL)
+    subprocess.run(["rm", "-rf", str(run)], check=False)  # trees too deep for shutil.rmtree
 
 
 def expected_failures(fails: tuple[str, ...]) -> set[str]:
@@ -81,36 +122,59 @@ def expected_failures(fails: tuple[str, ...]) -> set[str]:
     return {c.name for c in cases if c.function in fails or c.name in fails}
 
 
+def feedback(data: dict[str, Any]) -> str:
+    """Everything a student reads in a results file besides the case names."""
+    return data["output"] + "".join(t["output"] for t in data["tests"])
+
+
+def _failure(test: dict[str, Any]) -> str:
+    """A failed case's name and the line of its feedback that says why (shortened)."""
+    lines = [line for line in test["output"].splitlines() if line.startswith("Failed:")]
+    return f"{test['name']}: {(lines or [''])[0][:200]}"
+
+
 def test_corpus_is_large_enough(corpus):
-    chosen = corpus[0]
-    assert len(chosen) >= 25
+    assert len(corpus.entries) >= 60
+
+
+def test_batch_finishes_without_waiting_on_any_submission(corpus):
+    log = corpus.log.read_text(errors="replace")[-3000:]
+    assert corpus.returncode is not None, f"grade-all still ran after {BATCH_LIMIT:g} s:\n{log}"
+    assert corpus.returncode == 0, log
+    assert not corpus.unblocked, f"the batch waited on the FIFOs of {corpus.unblocked}"
 
 
 def test_every_submission_gets_exactly_the_expected_result(corpus):
-    chosen, results = corpus[0], corpus[1]
     checks = load_checks(ASSIGNMENT)
     problems = []
-    for name, entry in chosen.items():
-        data = results[name]
+    for name, entry in corpus.entries.items():
+        data = corpus.results[name]
+        if data is None:
+            problems.append(f"{name}: no results file")
+            continue
         failed = {t["name"] for t in data["tests"] if t["status"] == "failed"}
         want = expected_failures(entry.fails)
         if failed != want:
+            why = "".join(
+                f"\n    {_failure(t)}" for t in data["tests"] if t["name"] in failed - want
+            )
             problems.append(
                 f"{name}: unexpected failures {sorted(failed - want)}, "
-                f"unexpected passes {sorted(want - failed)}"
+                f"unexpected passes {sorted(want - failed)}{why}"
             )
         lost = sum(c.points for c in checks.cases if c.name in want)
         if data["score"] != checks.max_score - lost:
             problems.append(f"{name}: score {data['score']}, expected {checks.max_score - lost}")
-        text = data["output"] + "".join(t["output"] for t in data["tests"])
+        text = feedback(data)
         if entry.message and entry.message not in text:
-            problems.append(f"{name}: no {entry.message!r} in the feedback:\n{text}")
+            problems.append(f"{name}: no {entry.message!r} in the feedback:\n{text[:1500]}")
+        if entry.seconds is not None and data["execution_time"] > entry.seconds:
+            problems.append(f"{name}: took {data['execution_time']} s, at most {entry.seconds:g}")
     assert not problems, "\n".join(problems)
 
 
 def test_hidden_expected_values_never_leak(corpus):
-    results = corpus[1]
-    for data in results.values():
+    for data in filter(None, corpus.results.values()):
         for test in data["tests"]:
             if test["visibility"] == "visible":
                 continue
@@ -118,26 +182,77 @@ def test_hidden_expected_values_never_leak(corpus):
                 assert not line.startswith(("expected ", "first at index", "missing [")), line
 
 
+def _parameters(case: Case) -> str | None:
+    """How a dump of ``case`` shows its input options (a ``partial``'s keywords), if any."""
+    keywords = getattr(case.inputs, "keywords", None)
+    return repr(keywords) if keywords else None
+
+
+def test_hidden_cases_and_references_never_reach_the_feedback(corpus):
+    cases = load_checks(ASSIGNMENT).cases
+    hidden = {_parameters(c) for c in cases if c.hidden}
+    public = {_parameters(c) for c in cases if not c.hidden}
+    secrets = {c.title for c in cases if c.hidden} | set(LEAK_MARKERS) | (hidden - public - {None})
+    leaks = [
+        f"{name}: {secret!r}"
+        for name, data in corpus.results.items()
+        if data is not None
+        for secret in sorted(secrets)
+        if secret in feedback(data)
+    ]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_results_stay_small_and_student_text_is_capped(corpus):
+    problems = []
+    for name in corpus.entries:
+        path = corpus.out / "results" / f"{name}.json"
+        if not path.exists():
+            continue
+        size, data = path.stat().st_size, corpus.results[name]
+        if size > MAX_RESULTS_BYTES:
+            problems.append(f"{name}: results file of {size} bytes")
+        if len(data["output"]) > MAX_OUTPUT:
+            problems.append(f"{name}: summary and notes of {len(data['output'])} characters")
+        longest = max(data["tests"], key=lambda t: len(t["output"]))
+        if len(longest["output"]) > MAX_TEST_OUTPUT:
+            problems.append(f"{name}: feedback of {len(longest['output'])} characters")
+    assert not problems, "\n".join(problems)
+
+
 def test_grader_files_survive(corpus):
-    canary = corpus[3]
-    assert canary.read_text() == "the grader's own file\n"
+    assert corpus.canary.read_text() == "the grader's own file\n"
+
+
+def test_nothing_is_left_behind(corpus):
+    assert corpus.leftovers == [], f"left in the batch's temporary folder: {corpus.leftovers}"
+    assert corpus.survivors == [], f"processes of a submission still alive: {corpus.survivors}"
+
+
+def test_innocent_submissions_after_every_attacker_get_full_marks(corpus):
+    names = sorted(corpus.entries)
+    assert names[-len(INNOCENT) :] == list(INNOCENT)
+    max_score = load_checks(ASSIGNMENT).max_score
+    scores = {name: (corpus.results[name] or {}).get("score") for name in INNOCENT}
+    assert scores == dict.fromkeys(INNOCENT, max_score)
 
 
 def test_gradebook_has_a_row_per_submission(corpus):
-    chosen, out = corpus[0], corpus[4]
-    lines = (out / "gradebook.csv").read_text().splitlines()
+    lines = (corpus.out / "gradebook.csv").read_text().splitlines()
     assert lines[0].startswith("submission,score,max_score")
-    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(chosen)
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(corpus.entries)
 
 
 def test_grading_twice_gives_identical_results(corpus, tmp_path):
-    chosen, results, submissions, release = corpus[0], corpus[1], corpus[2], corpus[5]
     for name in REGRADED:
-        if name not in chosen:
+        if name not in corpus.entries:
             continue
         again = grade_to_file(
-            ASSIGNMENT, submissions / f"{name}.ipynb", tmp_path / f"{name}.json", source=release
+            ASSIGNMENT,
+            corpus.submissions / f"{name}.ipynb",
+            tmp_path / f"{name}.json",
+            source=corpus.release,
         )
-        first = {k: v for k, v in results[name].items() if k != "execution_time"}
+        first = {k: v for k, v in corpus.results[name].items() if k != "execution_time"}
         second = {k: v for k, v in again.items() if k != "execution_time"}
         assert first == second, name

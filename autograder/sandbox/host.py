@@ -252,8 +252,11 @@ class Sandbox:
             header, payload = self.reader.read(deadline)
         except (EOFError, OSError):
             raise _Ended(self._exit_reason()) from None
-        if header.get("kind") == "exit":
-            raise _Ended(describe_exit(int(header.get("status", 0))))
+        if header.get("kind") == "exit":  # the waiter's last word (or the code's forgery)
+            status = header.get("status")
+            if type(status) is not int:
+                raise _Ended("it sent a malformed exit frame")
+            raise _Ended(describe_exit(status))
         return header, payload
 
     def run(self, function: str, payload: bytes, timeout: float) -> Outcome:
@@ -287,10 +290,15 @@ class Sandbox:
             return Outcome("protocol", message=str(error))
         status = str(header.get("status"))
         error = header.get("error") if isinstance(header.get("error"), dict) else {}
-        if status not in {"ok", "error", "missing"}:
+        if status not in {"ok", "error", "missing", "unready"}:
             status, error = "protocol", {}
         outcome = Outcome(status, payload=payload, error={k: str(v) for k, v in error.items()})
-        outcome.restart = header.get("threads_left") != 0  # threads left behind by the code
+        # threads left behind by the code, or a folder it made unusable: a fresh process next
+        outcome.restart = header.get("threads_left") != 0 or status == "unready"
+        if status == "unready":
+            outcome.message = (
+                "the case could not be set up: the code filled or removed its scratch folder"
+            )
         return outcome
 
     def scratch_overused(self) -> str | None:

@@ -41,7 +41,9 @@ class Outcome:
 
     ``status``: ``ok`` (``payload`` holds the output), ``error`` (the code raised; ``error`` has
     type, message, traceback), ``missing`` (function not defined), ``timeout``, ``crashed``,
-    ``protocol`` (unreadable or oversized output) or ``not_run`` (the notebook could not load).
+    ``protocol`` (unreadable or oversized output), ``unready`` (no folder for the case could be
+    made: earlier cases spoilt the scratch), ``quota`` (the scratch grew past its limits) or
+    ``not_run`` (the notebook could not load).
     """
 
     status: str

@@ -94,11 +94,11 @@ class FrameReader:
         self._take(LENGTH.size)
         try:
             header = json.loads(self._take(length))
-            size = int(header.get("size", 0)) if isinstance(header, dict) else -1
-        except (ValueError, TypeError, RecursionError) as error:
+        except (ValueError, RecursionError) as error:
             raise ProtocolError(f"malformed frame header ({error})") from None
-        if size < 0:
-            raise ProtocolError("malformed frame header")
+        size = header.get("size", 0) if isinstance(header, dict) else None
+        if type(size) is not int or size < 0:  # not a float, a bool or a huge number as text
+            raise ProtocolError("malformed frame header (its size is not a byte count)")
         if size > self.max_payload:
             raise ProtocolError(
                 f"output of {size / 2**20:.0f} MB is larger than the "

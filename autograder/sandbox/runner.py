@@ -60,7 +60,9 @@ def serve(setup: dict[str, Any], *, cmd_fd: int, result_fd: int, lifeline_fd: in
                 protocol.write_frame(result_fd, {"kind": "loaded", "error": error})
             protocol.write_frame(result_fd, {"kind": "ready"})
         elif header["kind"] == "run":
-            reply, output = _run_job(header["function"], payload, module, plaindata, transfer)
+            reply, output = _run_job(
+                header["function"], payload, workdir, module, plaindata, transfer
+            )
             _check_pid(main_pid)
             _clean_up(setup)
             reply.update(kind="result", nonce=header["nonce"])
@@ -99,9 +101,13 @@ def _exec_cell(cell: dict[str, str], module: types.ModuleType) -> dict[str, str]
 
 
 def _run_job(
-    name: str, job: bytes, module: types.ModuleType, plaindata, transfer
+    name: str, job: bytes, scratch: str, module: types.ModuleType, plaindata, transfer
 ) -> tuple[dict, bytes]:
-    workdir = Path(tempfile.mkdtemp(prefix="case-", dir=os.getcwd()))
+    try:  # earlier cases may have filled the scratch folder, or removed it
+        os.chdir(scratch)
+        workdir = Path(tempfile.mkdtemp(prefix="case-", dir=scratch))
+    except OSError as error:
+        return {"status": "unready", "error": describe_error(error)}, b""
     try:
         call, inputs = transfer.unpack_job(job, workdir)
     except BaseException as error:  # noqa: B036 (student code may have broken the modules)

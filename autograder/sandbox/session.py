@@ -78,6 +78,7 @@ def run_cases(
     budget = sum(job.timeout for job in jobs) + limits.startup_seconds
     deadline = time.monotonic() + budget
     first_load = True
+    retried: set[str] = set()
     while pending:
         if time.monotonic() > deadline:
             message = f"not run: the submission used up its {budget:g} s time budget"
@@ -95,7 +96,7 @@ def run_cases(
             if first_load:
                 result.notes += [_error_note(error) for error in errors]
                 first_load = False
-            _run_until_fatal(box, pending, result.outcomes, deadline)
+            _run_until_fatal(box, pending, result.outcomes, deadline, retried)
         except CellLoadError as error:
             name = cells.pop(error.index)["name"]
             result.notes.append(
@@ -112,12 +113,20 @@ def run_cases(
 
 
 def _run_until_fatal(
-    box: Sandbox, pending: list[Job], outcomes: dict[str, Outcome], deadline: float
+    box: Sandbox,
+    pending: list[Job],
+    outcomes: dict[str, Outcome],
+    deadline: float,
+    retried: set[str],
 ) -> None:
     while pending and time.monotonic() < deadline:
         job = pending.pop(0)
         timeout = min(job.timeout, deadline - time.monotonic())
         outcome = box.run(job.function, job.payload, timeout)
+        if outcome.status == "unready" and job.name not in retried:
+            retried.add(job.name)  # its folder was spoilt by earlier cases: once more, fresh
+            pending.insert(0, job)
+            return
         overused = box.scratch_overused() if outcome.status not in FATAL else None
         if overused is not None:
             outcome = Outcome("quota", message=overused)

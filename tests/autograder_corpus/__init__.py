@@ -8,6 +8,7 @@ solution cell (grade id = function name), ``release_notebook`` the stubs nbgrade
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from pathlib import Path
@@ -23,15 +24,17 @@ REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?
 STUB = "{0}# YOUR CODE HERE\n{0}raise NotImplementedError()\n"
 
 
-def units(assignment: str) -> list:
+@functools.cache
+def units(assignment: str) -> tuple:
     """The graded functions of ``assignment`` in course_lib (one per solution cell)."""
-    return [u for u in graded_units(REPO / "course_lib") if u.assignment == assignment]
+    return tuple(u for u in graded_units(REPO / "course_lib") if u.assignment == assignment)
 
 
 def _module_name(path: Path) -> str:
     return ".".join(path.relative_to(REPO).with_suffix("").parts)
 
 
+@functools.cache
 def import_cell(assignment: str) -> str:
     """Imports that make the reference sources of ``assignment`` run in a notebook."""
     lines = list(BASE_IMPORTS)

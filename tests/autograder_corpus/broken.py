@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 
-from autograder_corpus import build_notebook, solution_notebook, solution_sources, write
+from autograder_corpus import build_notebook, solution_sources, write
 from autograder_corpus.entry import (
     ALL,
     ASSIGNMENT,
     Entry,
+    edited,
+    rewritten,
     topk_returning,
 )
-
-
-def _notebook_file(transform: Callable[[bytes], bytes]) -> Callable[[Path], None]:
-    def writer(path: Path) -> None:
-        write(solution_notebook(ASSIGNMENT), path)
-        path.write_bytes(transform(path.read_bytes()))
-
-    return writer
-
-
-def _edit_notebook(edit: Callable[[nbformat.NotebookNode], None]) -> Callable[[Path], None]:
-    def writer(path: Path) -> None:
-        notebook = solution_notebook(ASSIGNMENT)
-        edit(notebook)
-        write(notebook, path)
-
-    return writer
 
 
 def _cell(notebook: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
@@ -74,19 +58,19 @@ def broken_entries() -> list[Entry]:
         Entry(
             "edited_locked_cell",
             message="read-only cell 'imports' was edited",
-            writer=_edit_notebook(_edit_locked),
+            writer=edited(_edit_locked),
         ),
-        Entry("duplicated_grade_id", message="appears in cells", writer=_edit_notebook(_duplicate)),
+        Entry("duplicated_grade_id", message="appears in cells", writer=edited(_duplicate)),
         Entry(
             "missing_function",
             fails=("topk_accuracy",),
             message="missing from the notebook",
-            writer=_edit_notebook(_remove),
+            writer=edited(_remove),
         ),
         Entry(
             "metadata_stripped",
             message="not its solution cell",
-            writer=_edit_notebook(_strip_metadata),
+            writer=edited(_strip_metadata),
         ),
         Entry(
             "syntax_error",
@@ -144,25 +128,25 @@ def broken_entries() -> list[Entry]:
             "malformed_json",
             fails=ALL,
             message="JSON error",
-            writer=_notebook_file(lambda data: b'{"cells": [{"cell_type": "code",, }'),
+            writer=rewritten(lambda data: b'{"cells": [{"cell_type": "code",, }'),
         ),
         Entry(
             "truncated_notebook",
             fails=ALL,
             message="may be truncated",
-            writer=_notebook_file(lambda data: data[: len(data) // 2]),
+            writer=rewritten(lambda data: data[: len(data) // 2]),
         ),
         Entry(
             "not_utf8",
             fails=ALL,
             message="not UTF-8",
-            writer=_notebook_file(lambda data: data.replace(b"# a2_transfer", b"# caf\xe9")),
+            writer=rewritten(lambda data: data.replace(b"# a2_transfer", b"# caf\xe9")),
         ),
         Entry(
             "not_a_notebook",
             fails=ALL,
             message="not a notebook",
-            writer=_notebook_file(lambda data: b"[1, 2, 3]"),
+            writer=rewritten(lambda data: b"[1, 2, 3]"),
         ),
         Entry(
             "magics_and_top_level_code",

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder_corpus import solution_sources
+import nbformat
+
+from autograder_corpus import solution_notebook, solution_sources, write
 
 ASSIGNMENT = "a2_transfer"
 FIRST_TOPK = "topk_accuracy: top-1 and top-5 on random logits"
@@ -28,8 +30,9 @@ class Entry:
     fails: tuple[str, ...] = ()  # function names or case names
     message: str = ""  # must appear in the feedback of a failed case or in the notes
     cells: dict[str, str] = field(default_factory=dict)  # grade id -> new source
-    writer: Callable[[Path], None] | None = None  # writes the notebook file itself
+    writer: Callable[[Path], None] | None = None  # writes the submission at that path itself
     isolation: bool = False  # meaningful (and safe) only with namespaces
+    seconds: float | None = None  # most wall time its grading may take (results' execution_time)
 
 
 def topk_with(hostile: str, *, always: bool = False) -> str:
@@ -48,3 +51,30 @@ def topk_returning(expression: str, prelude: str = "") -> str:
     """A wrong topk_accuracy that returns ``expression`` (after ``prelude``)."""
     prelude = textwrap.indent(textwrap.dedent(prelude).strip(), " " * 4)
     return f"def topk_accuracy(output, target, topk=(1,)):\n{prelude}\n    return {expression}\n"
+
+
+def topk_then(definitions: str) -> str:
+    """The correct topk_accuracy cell followed by ``definitions`` (run when the cell loads)."""
+    reference = solution_sources(ASSIGNMENT)["topk_accuracy"]
+    return f"{reference}\n\n{textwrap.dedent(definitions).strip()}\n"
+
+
+def rewritten(transform: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    """A writer of the solution notebook's bytes passed through ``transform``."""
+
+    def writer(path: Path) -> None:
+        write(solution_notebook(ASSIGNMENT), path)
+        path.write_bytes(transform(path.read_bytes()))
+
+    return writer
+
+
+def edited(edit: Callable[[nbformat.NotebookNode], None]) -> Callable[[Path], None]:
+    """A writer of the solution notebook changed in place by ``edit``."""
+
+    def writer(path: Path) -> None:
+        notebook = solution_notebook(ASSIGNMENT)
+        edit(notebook)
+        write(notebook, path)
+
+    return writer
