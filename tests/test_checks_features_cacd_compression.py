@@ -44,8 +44,7 @@ def test_reference_passes_every_case_and_property_cases_exist(assignment, name):
     got = results(assignment, name, checks.reference(name))
     assert all(r.passed for r in got.values()), {t: r.output for t, r in got.items()}
     public = [c for c in checks.cases if c.function == name and not c.hidden]
-    if name != "age_group":  # one string per age: nothing to split into properties
-        assert any(not c.reference for c in public), "a public property case: partial credit"
+    assert any(not c.reference for c in public), "a public property case: partial credit"
     assert all(r.output.startswith("Checked: ") for r in got.values())
 
 
@@ -173,6 +172,11 @@ def similar_top_k_then_drop(similarity, index, k):
     return order.tolist(), similarity[index][order].tolist()
 
 
+def similar_skip_first(similarity, index, k):
+    order = torch.argsort(similarity[index], descending=True, stable=True)[1 : k + 1]
+    return order.tolist(), similarity[index][order].tolist()
+
+
 def similar_unstable(similarity, index, k):
     row = similarity[index].tolist()
     order = sorted((i for i in range(len(row)) if i != index), key=lambda i: (-row[i], -i))[:k]
@@ -268,6 +272,26 @@ def svd_two_dimensional(tensor, *, ranks=None, max_rank=None, eps=None):
     return [cores[0][0], *cores[1:]]
 
 
+def svd_core_index_order(tensor, *, ranks=None, max_rank=None, eps=None):
+    cores = tt.tt_svd(tensor, ranks=ranks, max_rank=max_rank, eps=eps)
+    mixed = [core.reshape(core.shape[1], core.shape[0], -1).transpose(0, 1) for core in cores]
+    return [*mixed[:-1], cores[-1]]
+
+
+def matrix_two_dimensional_only(x, cores):
+    if x.ndim != 2:
+        raise RuntimeError(f"shape {tuple(x.shape)} is invalid")
+    return tt.tt_matrix_forward(x, cores)
+
+
+def matrix_output_mode_contracted(x, cores):
+    return tt.tt_matrix_forward(x, [core.transpose(1, 2) for core in cores])
+
+
+def matrix_dense_out_of_memory(x, cores):
+    raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4 GB")
+
+
 def matrix_flat(x, cores):
     return tt.tt_matrix_forward(x, cores).reshape(-1, math.prod(c.shape[2] for c in cores))
 
@@ -298,6 +322,28 @@ def age_rounded(age):
 
 def age_no_cap(age):
     return f"{int(age) // 10 * 10}s"
+
+
+def age_off_by_one(age):
+    return "100s" if age > 100 else f"{int(age - 1) // 10 * 10}s"
+
+
+def select_skip_small_groups(meta, *, per_group=200, seed=0):
+    rng = np.random.default_rng(seed)
+    groups = meta["age"].map(cacd.age_group)
+    chosen = {}
+    for group in sorted(groups.unique(), key=lambda g: int(g[:-1])):
+        names = meta.loc[groups == group, "name"].tolist()
+        if len(names) > per_group:
+            names = [names[i] for i in np.sort(rng.permutation(len(names))[:per_group])]
+        chosen[group] = names
+    return chosen
+
+
+def linear_at_classifier_2(model, num_classes, *, path="classifier.2"):
+    old = model.classifier[2]
+    model.classifier[2] = nn.Linear(old.in_features, num_classes, dtype=old.weight.dtype)
+    return model
 
 
 def select_fresh_rng(meta, *, per_group=200, seed=0):
@@ -391,6 +437,13 @@ MISTAKES = [
     ("a3_features", "most_similar", similar_unstable, "ties keep index order", "stable sort"),
     (
         "a3_features",
+        "most_similar",
+        similar_skip_first,
+        "ties keep index order",
+        "remove it by index",
+    ),
+    (
+        "a3_features",
         "canvas_positions",
         canvas_not_flipped,
         "positions scaled into the canvas, y flipped",
@@ -401,7 +454,7 @@ MISTAKES = [
         "canvas_positions",
         canvas_swapped_sizes,
         "positions scaled into the canvas, y flipped",
-        "(width, height)",
+        "canvas_size[0] - thumb_size[0]",
     ),
     (
         "a3_features",
@@ -453,6 +506,41 @@ MISTAKES = [
         "√(d−1)",
     ),
     ("a5_explain_compress", "tt_svd", svd_no_caps, "caps and eps together", "caps"),
+    (
+        "a5_explain_compress",
+        "tt_svd",
+        svd_core_index_order,
+        "exact decomposition of a 3-D tensor",
+        "in row-major order",
+    ),
+    (
+        "a5_explain_compress",
+        "tt_svd",
+        svd_core_index_order,
+        "max_rank caps every rank",
+        "in row-major order",
+    ),
+    (
+        "a5_explain_compress",
+        "tt_matrix_forward",
+        matrix_two_dimensional_only,
+        "three cores, leading dimensions",
+        "keep x's leading dimensions",
+    ),
+    (
+        "a5_explain_compress",
+        "tt_matrix_forward",
+        matrix_output_mode_contracted,
+        "two cores, a batch of vectors",
+        "not with the output mode n_k",
+    ),
+    (
+        "a5_explain_compress",
+        "tt_matrix_forward",
+        matrix_dense_out_of_memory,
+        "no dense matrix (it would need 4 GB)",
+        "the dense matrix does not fit",
+    ),
     ("a5_explain_compress", "tt_svd", svd_vh_only, "exact decomposition of a 3-D tensor", "S·Vᵀ"),
     (
         "a5_explain_compress",
@@ -486,6 +574,21 @@ MISTAKES = [
     ),
     ("a4_age", "age_group", age_rounded, "decades, 100 and over", "round down"),
     ("a4_age", "age_group", age_no_cap, "decades, 100 and over", "'100s'"),
+    ("a4_age", "age_group", age_off_by_one, "fractional and large ages", "a decade starts at"),
+    (
+        "a4_age",
+        "select_per_group",
+        select_skip_small_groups,
+        "at most 4 names per decade",
+        "for every group, also one smaller than per_group",
+    ),
+    (
+        "a4_age",
+        "replace_last_linear",
+        linear_at_classifier_2,
+        "another path, float64",
+        "use the `path` argument",
+    ),
     ("a4_age", "select_per_group", select_fresh_rng, "at most 4 names per decade", "one generator"),
     (
         "a4_age",
@@ -559,6 +662,14 @@ def test_property_cases_give_partial_credit_to_wrong_values():
     assert got["maps in [0, 1] of the image size, hook removed, flags restored"].passed
     got = results("a3_features", "extract_features", features_no_eval)
     assert got["shapes and labels, hook removed, mode restored"].passed
+    got = results("a4_age", "age_group", age_off_by_one)
+    assert got["a decade folder name per age"].passed
+
+
+def test_a_decade_folder_name_is_a_multiple_of_ten():
+    got = results("a4_age", "age_group", lambda age: f"{int(age)}s")
+    assert not got["a decade folder name per age"].passed
+    assert "a multiple of 10" in got["a decade folder name per age"].output
 
 
 def test_tiny_cnn_has_no_inplace_op_after_a_hooked_layer():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from autograder.checks.families.cacd import (
     age_case,
+    age_format,
     meta_case,
     meta_properties,
     same_as_sklearn,
@@ -50,6 +51,12 @@ CASES = [
         reference=False,
     ),
     age_case("decades, 100 and over", ages=[0, 9, 10, 23, 59.5, 99, 100, 105, 112]),
+    age_case(
+        "a decade folder name per age",
+        ages=[5, 17, 20, 38.5, 64, 99.9, 100, 117],
+        compare=age_format,
+        reference=False,
+    ),
     select_case("at most 4 names per decade", seed=1, n=40, per_group=4, oldest=110),
     select_case(
         "every decade in ascending order, capped, in file order",

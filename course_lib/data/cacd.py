@@ -117,9 +117,10 @@ def select_per_group(
 ) -> dict[str, list[str]]:
     """At most ``per_group`` image names per age group, groups by ascending age.
 
-    One ``np.random.default_rng(seed)`` serves all groups in that order: for a group of n images
-    (in file order) keep the first ``per_group`` of ``rng.permutation(n)``, listed in file order.
-    Returns ``{group: names}`` with the groups (``age_group``) by ascending age, "100s" last.
+    One ``np.random.default_rng(seed)`` serves all groups in that order: every group of n images
+    (in file order), also one of at most ``per_group``, draws ``rng.permutation(n)`` and keeps its
+    first ``per_group`` positions, listed in file order. Returns ``{group: names}`` with the
+    groups (``age_group``) by ascending age, "100s" last.
     """
     ### BEGIN SOLUTION a4_age
     rng = np.random.default_rng(seed)

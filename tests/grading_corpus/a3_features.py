@@ -554,7 +554,13 @@ MISTAKES: list[Mistake] = [
     Mistake(
         "cosine_similarity_matrix", "gram-of-columns", COSINE_GRAM_OF_COLUMNS, COSINE, "not x.T @ x"
     ),
-    Mistake("most_similar", "first-assumed-itself", SIMILAR_SKIP_FIRST, TIES, ""),
+    Mistake(
+        "most_similar",
+        "first-assumed-itself",
+        SIMILAR_SKIP_FIRST,
+        TIES,
+        "the query isn't always first in the sorted row",
+    ),
     Mistake(
         "most_similar", "least-similar-first", SIMILAR_ASCENDING, SIMILAR, "not in descending order"
     ),
@@ -578,5 +584,11 @@ MISTAKES: list[Mistake] = [
         FLAT,
         "guard the division",
     ),
-    Mistake("canvas_positions", "sizes-read-as-height-width", CANVAS_HEIGHT_WIDTH, CANVAS, ""),
+    Mistake(
+        "canvas_positions",
+        "sizes-read-as-height-width",
+        CANVAS_HEIGHT_WIDTH,
+        CANVAS,
+        "the room along x is canvas_size[0] - thumb_size[0]",
+    ),
 ]

@@ -924,7 +924,13 @@ MISTAKES: list[Mistake] = [
     Mistake(
         "age_group", "no-cap", AGE_NO_CAP, "decades, 100 and over", "100 and over all go to '100s'"
     ),
-    Mistake("age_group", "off-by-one", AGE_OFF_BY_ONE, "decades, 100 and over", ""),
+    Mistake(
+        "age_group",
+        "off-by-one",
+        AGE_OFF_BY_ONE,
+        "decades, 100 and over",
+        "a decade starts at age // 10 * 10",
+    ),
     Mistake(
         "age_group",
         "cap-at-90s",
@@ -958,7 +964,7 @@ MISTAKES: list[Mistake] = [
         "skip-small-groups",
         SELECT_SKIP_SMALL_GROUPS,
         "at most 4 names per decade",
-        "",
+        "draw rng.permutation(n) for every group, also one smaller than per_group",
     ),
     Mistake(
         "select_per_group",
@@ -1010,7 +1016,11 @@ MISTAKES: list[Mistake] = [
         "expected dtype float64",
     ),
     Mistake(
-        "replace_last_linear", "hard-coded-path", LINEAR_HARD_CODED, "another path, float64", ""
+        "replace_last_linear",
+        "hard-coded-path",
+        LINEAR_HARD_CODED,
+        "another path, float64",
+        "use the `path` argument",
     ),
     Mistake(
         "replace_last_linear",

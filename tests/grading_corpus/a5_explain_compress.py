@@ -370,6 +370,81 @@ MATRIX_2D_ONLY = MATRIX_EINSUM.replace(
     "    batch = x.shape[:1]\n    state = x.reshape(x.shape[0], -1, 1, 1)",
 )
 
+MATRIX_OUTPUT_MODES_REVERSED = '''
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def tt_matrix_forward(x: Tensor, cores: Sequence[Tensor]) -> Tensor:
+    """``x @ A`` (..., prod n_k) for x (..., prod m_k) and the TT matrix A of ``cores``.
+
+    Each step contracts one input mode and one rank index with a core (r_{k-1}, m_k, n_k, r_k)
+    and appends one output mode; the dense A is never formed.
+    """
+    leading = x.shape[:-1]
+    state = x.reshape(-1, x.shape[-1], 1, 1)  # (B, m_k...m_d, n_1...n_{k-1}, r_{k-1})
+    for core in cores:
+        r, m, n, r_next = core.shape
+        b, rest, done, _ = state.shape
+        state = state.reshape(b, m, rest // m, done, r)
+        state = torch.einsum("bmxyr,rmns->bxnys", state, core)  # the new mode goes in front
+        state = state.reshape(b, rest // m, n * done, r_next)
+    return state.reshape(*leading, math.prod(core.shape[2] for core in cores))
+'''
+
+MATRIX_INPUT_MODES_LAST_FIRST = '''
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def tt_matrix_forward(x: Tensor, cores: Sequence[Tensor]) -> Tensor:
+    """``x @ A`` (..., prod n_k) for x (..., prod m_k) and the TT matrix A of ``cores``.
+
+    Each step contracts one input mode and one rank index with a core (r_{k-1}, m_k, n_k, r_k)
+    and appends one output mode; the dense A is never formed.
+    """
+    leading = x.shape[:-1]
+    state = x.reshape(-1, x.shape[-1], 1, 1)  # (B, input modes left, output modes, rank)
+    for core in cores:
+        r, m, n, r_next = core.shape
+        b, rest, done, _ = state.shape
+        state = state.reshape(b, rest // m, m, done, r)  # peels the mode off the end
+        state = torch.einsum("bxmyr,rmns->bxyns", state, core)
+        state = state.reshape(b, rest // m, done * n, r_next)
+    return state.reshape(*leading, math.prod(core.shape[2] for core in cores))
+'''
+
+MATRIX_OUTPUT_MODE_CONTRACTED = '''
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def tt_matrix_forward(x: Tensor, cores: Sequence[Tensor]) -> Tensor:
+    """``x @ A`` (..., prod n_k) for x (..., prod m_k) and the TT matrix A of ``cores``.
+
+    Each step contracts one input mode and one rank index with a core (r_{k-1}, m_k, n_k, r_k)
+    and appends one output mode; the dense A is never formed.
+    """
+    leading = x.shape[:-1]
+    state = x.reshape(-1, x.shape[-1], 1, 1)
+    for core in cores:
+        r, n, m, r_next = core.shape  # read as (rank, out, in, rank)
+        b, rest, done, _ = state.shape
+        state = state.reshape(b, m, rest // m, done, r)
+        state = torch.einsum("bmxyr,rnms->bxyns", state, core)
+        state = state.reshape(b, rest // m, done * n, r_next)
+    return state.reshape(*leading, -1)
+'''
+
 ALTERNATIVES: list[Alternative] = [
     Alternative("gradcam", "tensor-hook-input-grad", CAM_TENSOR_HOOK),
     Alternative("gradcam", "leaf-clone-helpers", CAM_LEAF_CLONE),
@@ -446,14 +521,14 @@ MISTAKES: list[Mistake] = [
         "delta-without-sqrt",
         SVD_DELTA_NO_SQRT,
         "eps truncation of a low-rank tensor with noise",
-        "",
+        "δ = eps / √(d−1) · ‖A‖_F",
     ),
     Mistake(
         "tt_svd",
         "core-index-order",
         SVD_CORE_INDEX_ORDER,
         "exact decomposition of a 3-D tensor",
-        "",
+        "core k is U reshaped to (r_{k-1}, n_k, r_k) in row-major order",
     ),
     Mistake(
         "tt_svd",
@@ -467,13 +542,34 @@ MISTAKES: list[Mistake] = [
         "dense-matrix",
         MATRIX_DENSE,
         "no dense matrix (it would need 4 GB)",
-        "",
+        "the dense matrix does not fit",
     ),
     Mistake(
         "tt_matrix_forward",
         "2d-input-only",
         MATRIX_2D_ONLY,
         "the shape (..., prod n_k), finite values",
-        "",
+        "keep x's leading dimensions",
+    ),
+    Mistake(
+        "tt_matrix_forward",
+        "output-modes-reversed",
+        MATRIX_OUTPUT_MODES_REVERSED,
+        "two cores, a batch of vectors",
+        "the output modes come out in reverse order",
+    ),
+    Mistake(
+        "tt_matrix_forward",
+        "input-modes-last-first",
+        MATRIX_INPUT_MODES_LAST_FIRST,
+        "two cores, a batch of vectors",
+        "the input index is split column-major",
+    ),
+    Mistake(
+        "tt_matrix_forward",
+        "output-mode-contracted",
+        MATRIX_OUTPUT_MODE_CONTRACTED,
+        "two cores, a batch of vectors",
+        "not with the output mode n_k",
     ),
 ]

@@ -8,6 +8,7 @@ part of the points.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,33 +151,57 @@ def ages_call(function, inputs: Inputs) -> Any:
     return [function(age) for age in inputs["ages"]]
 
 
-def age_rules(actual: Any, expected: Any, context: Context) -> None:
-    """A str "<decade>s" per age: its decade rounded down, 100 and over in "100s"."""
+def _shown(age: float, group: str, context: Context) -> str:
+    """`` (age A gave 'G')`` on public cases, nothing on hidden ones."""
+    return "" if context.case.hidden else f" (age {age} gave {group!r})"
+
+
+def _age_groups(actual: Any, context: Context) -> list[int]:
+    """The decade number of each output, after checking one str "<number>s" per age."""
     ages = context.inputs["ages"]
     asserts.check(
         isinstance(actual, list) and len(actual) == len(ages),
         f"output: expected one group per age, got {asserts.describe(actual)}",
     )
-    public = not context.case.hidden
+    decades = []
     for age, group in zip(ages, actual, strict=True):
-        shown = f" (age {age} gave {group!r})" if public else ""
         asserts.check(
             isinstance(group, str), f"expected a str such as '20s', got {asserts.describe(group)}"
         )
+        match = re.fullmatch(r"(-?\d+)s", group)
         asserts.check(
-            group.endswith("s") and group[:-1].isdigit(),
-            f"expected the folder name of a decade such as '20s'{shown}",
+            match is not None,
+            f"expected the folder name of a decade such as '20s'{_shown(age, group, context)}",
         )
-        decade = int(group[:-1])
+        decades.append(int(match[1]))
+    return decades
+
+
+def age_format(actual: Any, expected: Any, context: Context) -> None:
+    """One str per age, each the folder name of a decade: a multiple of 10 and "s"."""
+    ages = context.inputs["ages"]
+    for age, group, decade in zip(ages, actual, _age_groups(actual, context), strict=True):
+        asserts.check(
+            decade >= 0 and decade % 10 == 0,
+            "expected the folder name of a decade, a multiple of 10 followed by 's'"
+            + _shown(age, group, context),
+        )
+
+
+def age_rules(actual: Any, expected: Any, context: Context) -> None:
+    """A str "<decade>s" per age: its decade rounded down, 100 and over in "100s"."""
+    ages = context.inputs["ages"]
+    for age, group, decade in zip(ages, actual, _age_groups(actual, context), strict=True):
+        shown = _shown(age, group, context)
         if age >= 100:
             asserts.check(decade == 100, f"ages of 100 and over all go to '100s'{shown}")
         elif decade != int(age) // 10 * 10:
-            rounded = decade == round(age) // 10 * 10
-            hint = (
-                "fractional ages round down (int(age) // 10 * 10)"
-                if rounded
-                else ("the decade of an age is int(age) // 10 * 10: 20 to 29 is '20s'")
-            )
+            if decade == round(age) // 10 * 10:
+                hint = "fractional ages round down (int(age) // 10 * 10)"
+            elif decade == int(age) // 10 * 10 - 10:
+                hint = "a decade starts at age // 10 * 10: 10 to 19 is '10s', not '0s'"
+            else:
+                hint = "the decade of an age is int(age) // 10 * 10: 20 to 29 is '20s'"
             asserts.fail(f"{hint}{shown}")
 
 
@@ -246,13 +271,18 @@ def select_properties(actual: Any, expected: Any, context: Context) -> None:
         )
 
 
-def _choose(meta: pd.DataFrame, cap: int, seed: int, *, shared: bool, permutation: bool) -> dict:
-    """The documented choice (``shared`` generator, ``permutation``) or a usual variant of it."""
+def _choose(
+    meta: pd.DataFrame, cap: int, seed: int, *, shared: bool, permutation: bool, every: bool = True
+) -> dict:
+    """The documented choice (``shared`` generator, ``permutation`` drawn for ``every`` group) or
+    a usual variant of it."""
     rng = np.random.default_rng(seed)
     chosen = {}
     for group, names in _groups(meta).items():
         rng = rng if shared else np.random.default_rng(seed)
-        if permutation:
+        if not every and len(names) <= cap:
+            keep = np.arange(len(names))
+        elif permutation:
             keep = rng.permutation(len(names))[:cap]
         else:
             keep = rng.choice(len(names), min(cap, len(names)), replace=False)
@@ -273,6 +303,12 @@ def select_values(actual: Any, expected: Any, context: Context) -> None:
         asserts.check(
             actual != _choose(meta, cap, seed, shared=True, permutation=False),
             "the choice matches rng.choice: keep the first per_group of rng.permutation(n)",
+        )
+        asserts.check(
+            actual != _choose(meta, cap, seed, shared=True, permutation=True, every=False),
+            "the choice matches drawing only for groups larger than per_group: draw "
+            "rng.permutation(n) for every group, also one smaller than per_group, so that the "
+            "later groups get the same draws",
         )
     asserts.assert_close(actual, expected, rtol=0, atol=0)
 

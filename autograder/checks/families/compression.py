@@ -406,6 +406,7 @@ def svd_properties(actual: Any, expected: Any, context: Context) -> None:
         bound = options.get("eps", 0.0)
         if error > bound + 1e-9:
             _rank_mistake(tensor, options, ranks)
+            _core_order_mistake(actual, tensor, rtol=bound + 1e-9)
         asserts.check(
             error <= bound + 1e-9,
             "the cores do not rebuild the tensor within the eps bound: does each step pass on "
@@ -418,8 +419,8 @@ def _rank_mistake(tensor: torch.Tensor, options: dict, ranks: list[int]) -> None
     mistakes = (
         (
             {"sqrt": False},
-            "the ranks match δ = eps·‖A‖_F per SVD: divide it by √(d−1) so that the errors of "
-            "the d−1 SVDs add up to at most eps",
+            "the ranks match δ = eps·‖A‖_F per SVD: use δ = eps / √(d−1) · ‖A‖_F so that the "
+            "errors of the d−1 SVDs add up to at most eps",
         ),
         (
             {"tails": False},
@@ -438,6 +439,22 @@ def _rank_mistake(tensor: torch.Tensor, options: dict, ranks: list[int]) -> None
             asserts.fail(message)
 
 
+def _core_order_mistake(cores: Sequence[torch.Tensor], target: torch.Tensor, *, rtol: float):
+    """Fail when the cores rebuild ``target`` (within relative error ``rtol``) once each U core
+    is re-read as U reshaped row-major: the usual mistake reshapes to (n_k, r_{k-1}, r_k)."""
+    from course_lib.tt import tt_to_dense
+
+    fixed = [core.double().transpose(0, 1).reshape(core.shape) for core in cores[:-1]]
+    rebuilt = tt_to_dense([*fixed, cores[-1].double()])
+    error = (torch.linalg.norm(rebuilt - target) / torch.linalg.norm(target)).item()
+    asserts.check(
+        error > rtol,
+        "the cores rebuild the tensor once their first two indices are swapped: core k is U "
+        "reshaped to (r_{k-1}, n_k, r_k) in row-major order (u[:, :r].reshape(r_prev, n, r)), "
+        "not to (n_k, r_{k-1}, r_k)",
+    )
+
+
 def svd_values(actual: Any, expected: Any, context: Context) -> None:
     """The reference's TT ranks and the same reconstruction, within tolerance."""
     from course_lib.tt import tt_to_dense
@@ -451,6 +468,8 @@ def svd_values(actual: Any, expected: Any, context: Context) -> None:
         asserts.fail("the TT ranks differ from TT-SVD's truncation", detail=f"expected {want}")
     rebuilt = tt_to_dense([core.double() for core in actual])
     reference = tt_to_dense([core.double() for core in expected])
+    if not torch.allclose(rebuilt, reference, rtol=1e-6, atol=1e-8):
+        _core_order_mistake(actual, reference, rtol=1e-6)
     asserts.check(
         bool(torch.allclose(rebuilt, reference, rtol=1e-6, atol=1e-8)),
         "the cores have the right ranks but rebuild another tensor than TT-SVD's truncation: "
@@ -492,19 +511,64 @@ def matrix_inputs(
     return {"x": x, "cores": cores}
 
 
+def _runs(function, x: torch.Tensor, cores: Sequence[torch.Tensor]) -> bool:
+    try:
+        function(x, cores)
+    except Exception:  # only whether it runs matters here
+        return False
+    return True
+
+
 def matrix_call(function, inputs: Inputs) -> Any:
-    return function(inputs["x"], inputs["cores"])
+    """The product; when it raises, ``{"raised", "cause"}`` if the error shows a usual mistake.
+
+    Causes: ``memory`` (an allocation failed: the dense matrix), ``leading`` (it runs once x is
+    flattened to 2-D), ``swapped`` (it runs once each core's m_k and n_k are swapped).
+    """
+    x, cores = inputs["x"], inputs["cores"]
+    try:
+        return function(x, cores)
+    except Exception as error:
+        if isinstance(error, MemoryError) or "allocate" in str(error):
+            cause = "memory"
+        elif x.ndim > 2 and _runs(function, x.reshape(-1, x.shape[-1]), cores):
+            cause = "leading"
+        elif _runs(function, x, [core.transpose(1, 2) for core in cores]):
+            cause = "swapped"
+        else:
+            raise
+        return {"raised": type(error).__name__, "cause": cause}
+
+
+def _raised(actual: dict, context: Context) -> None:
+    """Fail naming the mistake that made the function raise (see :func:`matrix_call`)."""
+    x, cores = context.inputs["x"], context.inputs["cores"]
+    m, n = math.prod(core.shape[1] for core in cores), math.prod(core.shape[2] for core in cores)
+    messages = {
+        "memory": f"out of memory: the dense matrix does not fit ({m} x {n} values): contract "
+        "core by core, one input mode and one rank index per step",
+        "leading": f"it fails for x of shape {tuple(x.shape)} but runs once x is reshaped to "
+        f"(-1, {m}): keep x's leading dimensions (reshape x to (-1, {m}) and the result to "
+        "(*x.shape[:-1], -1))",
+        "swapped": "it fails on these cores but runs once each core's m_k and n_k are "
+        "swapped: a core is "
+        "(r_{k-1}, m_k, n_k, r_k), so contract x's input mode with dim 1 (m_k), not with the "
+        "output mode n_k (dim 2)",
+    }
+    asserts.fail(f"raised {actual['raised']}: {messages[actual['cause']]}")
 
 
 def matrix_properties(actual: Any, expected: Any, context: Context) -> None:
     """A float tensor (..., prod n_k) that keeps the leading dimensions of x, all finite."""
     x, cores = context.inputs["x"], context.inputs["cores"]
+    if isinstance(actual, dict):
+        _raised(actual, context)
     shape = (*x.shape[:-1], math.prod(core.shape[2] for core in cores))
     asserts.assert_tensor(actual)
     if actual.numel() == math.prod(shape) and tuple(actual.shape) != shape:
         asserts.fail(
-            f"output: expected shape {shape}, got {tuple(actual.shape)}: keep the "
-            "leading dimensions of x (reshape to (*x.shape[:-1], -1))"
+            f"output: expected shape {shape}, got {tuple(actual.shape)}: keep x's leading "
+            "dimensions (reshape the result to (*x.shape[:-1], -1))"
         )
     asserts.assert_tensor(actual, shape=shape)
     asserts.check(actual.is_floating_point(), f"output: expected floats, got {actual.dtype}")
