@@ -41,7 +41,7 @@ def fail(message: str, *, detail: str | None = None) -> NoReturn:
     raise CheckFailure(message, detail=detail)
 
 
-def check(condition: bool, message: str, *, detail: str | None = None) -> None:
+def require(condition: bool, message: str, *, detail: str | None = None) -> None:
     """Fail with ``message`` unless ``condition``."""
     if not condition:
         fail(message, detail=detail)
@@ -135,7 +135,7 @@ def assert_finite(actual: Any, *, where: str = "output") -> None:
     values = _as_float_array(actual)
     if values.dtype.kind in "fc":
         bad = int(np.size(values) - np.isfinite(values).sum())
-        check(bad == 0, f"{where}: {bad} of {values.size} values are NaN or infinite")
+        require(bad == 0, f"{where}: {bad} of {values.size} values are NaN or infinite")
 
 
 def assert_in_range(actual: Any, low: float, high: float, *, where: str = "output") -> None:
@@ -144,7 +144,7 @@ def assert_in_range(actual: Any, low: float, high: float, *, where: str = "outpu
     assert_finite(values, where=where)
     if values.size:
         lo, hi = float(values.min()), float(values.max())
-        check(
+        require(
             low <= lo and hi <= high,
             f"{where}: values must lie in [{low:g}, {high:g}], found [{lo:.4g}, {hi:.4g}]",
         )
@@ -163,19 +163,19 @@ def assert_close(
     if isinstance(expected, (torch.Tensor, np.ndarray)):
         _close_arrays(actual, expected, rtol, atol, check_dtype, where)
     elif isinstance(expected, bool) or expected is None or isinstance(expected, str):
-        check(
+        require(
             type(actual) is type(expected),
             f"{where}: expected {describe(expected)}, got {describe(actual)}",
         )
-        check(actual == expected, f"{where}: wrong value", detail=_values(actual, expected))
+        require(actual == expected, f"{where}: wrong value", detail=_values(actual, expected))
     elif isinstance(expected, (int, float)):
         _close_numbers(actual, expected, rtol, atol, where)
     elif isinstance(expected, (list, tuple)):
-        check(
+        require(
             isinstance(actual, (list, tuple)),
             f"{where}: expected a {type(expected).__name__}, got {describe(actual)}",
         )
-        check(
+        require(
             len(actual) == len(expected),
             f"{where}: expected length {len(expected)}, got {len(actual)}",
         )
@@ -200,7 +200,7 @@ def assert_close(
 
 def assert_same_keys(actual: Any, expected: Mapping, *, where: str = "output") -> None:
     """``actual`` is a dict with exactly the keys of ``expected``."""
-    check(isinstance(actual, Mapping), f"{where}: expected a dict, got {describe(actual)}")
+    require(isinstance(actual, Mapping), f"{where}: expected a dict, got {describe(actual)}")
     missing = [k for k in expected if k not in actual]
     extra = [k for k in actual if k not in expected]
     if missing or extra:
@@ -286,22 +286,22 @@ def assert_frame(actual: Any, expected: Any, *, where: str = "output") -> None:
     """A DataFrame with the expected columns (in order), dtypes, length and values."""
     import pandas as pd
 
-    check(
+    require(
         isinstance(actual, pd.DataFrame),
         f"{where}: expected a pandas DataFrame, got {describe(actual)}",
     )
-    check(
+    require(
         list(actual.columns) == list(expected.columns),
         f"{where}: expected {len(expected.columns)} columns in the documented order, got "
         f"{len(actual.columns)}",
         detail=f"expected {list(expected.columns)}, got {list(actual.columns)}",
     )
-    check(
+    require(
         len(actual) == len(expected), f"{where}: expected {len(expected)} rows, got {len(actual)}"
     )
     for name in expected.columns:
         want, got = expected[name], actual[name]
-        check(
+        require(
             str(got.dtype) == str(want.dtype),
             f"{where}[{name!r}]: expected dtype {want.dtype}, got {got.dtype}",
         )

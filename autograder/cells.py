@@ -37,7 +37,7 @@ def find_assignment(name: str) -> str:
     return found[0]
 
 
-def table(name: str, results: list[TestResult], *, hidden: bool) -> str:
+def check_table(name: str, results: list[TestResult], *, hidden: bool) -> str:
     """One line per case (and its feedback when it failed), then the points."""
     kind = "hidden" if hidden else "public"
     lines = [f"{name}: {len(results)} {kind} checks"]
@@ -69,5 +69,5 @@ def check(function: Callable, *, hidden: bool = False, assignment: str | None = 
     except ReferenceUnavailable as error:
         print(f"{name}: the checks cannot run here: {error}")
         return 0.0
-    print(table(name, results, hidden=hidden))
+    print(check_table(name, results, hidden=hidden))
     return float(sum(result.score for result in results))

@@ -46,17 +46,6 @@ IPYTHON_SYNTAX = re.compile(r"^[ \t]*[%!?]|=[ \t]*[%!](?!=)|\?[ \t]*$", re.M)
 NEWLINE = re.compile(r"\r\n|\r|\n")  # Python's line ends (str.splitlines knows more)
 
 
-def _module_paths(nodes: Iterable[ast.stmt]) -> set[str]:
-    """Full dotted names of the modules imported by ``nodes``."""
-    names = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-    return names
-
-
 @dataclass
 class Extraction:
     """The code to run, in order (``name``/``source`` cells), and notes for the student."""
@@ -212,15 +201,15 @@ def _setup_imports(
     return statements
 
 
-def imported_modules(nodes: Iterable[ast.stmt]) -> set[str]:
-    """Top-level names of the modules imported by ``nodes``."""
+def imported_modules(nodes: Iterable[ast.stmt], *, top: bool = True) -> set[str]:
+    """The modules imported by ``nodes``: top-level names, or full dotted ones (``top=False``)."""
     names = set()
     for node in nodes:
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return names
+            names.add(node.module)
+    return {name.split(".")[0] for name in names} if top else names
 
 
 def _tolerant(statements: list[ast.stmt]) -> str:
@@ -367,7 +356,7 @@ def extract(
     if setup:
         result.cells.insert(0, {"name": "imports", "source": _tolerant(setup)})
         if original is not None:  # modules named by the instructor's notebook may be preloaded
-            result.preload = sorted(_module_paths(setup))
+            result.preload = sorted(imported_modules(setup, top=False))
     return result
 
 

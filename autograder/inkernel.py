@@ -1,16 +1,9 @@
-"""The checks inside a notebook's kernel, for nbgrader test cells and quick self-tests.
+"""The checks inside a notebook's kernel: what the notebooks' ``check()`` runs.
 
-A test cell of an assignment calls, for example::
-
-    from autograder.inkernel import assert_checks
-    assert_checks("a2_transfer", "topk_accuracy", topk_accuracy)               # public cases
-    ### BEGIN HIDDEN TESTS
-    assert_checks("a2_transfer", "topk_accuracy", topk_accuracy, which="hidden")
-    ### END HIDDEN TESTS
-
-The cases and comparisons are those of the standalone grader, but the function runs in the
-calling process: no sandbox, as always with nbgrader. Feedback of hidden cases never contains
-expected values.
+:func:`run_checks` runs the cases of one graded function on the function defined in the
+calling process (no sandbox, as always with nbgrader), from the same seeds as the sandbox, and
+judges them with the standalone grader's comparisons against the same references. Feedback of
+hidden cases never contains expected values. :mod:`autograder.cells` prints the results.
 """
 
 from __future__ import annotations
@@ -55,14 +48,3 @@ def run_checks(
                 outcome = Outcome("error", error=describe_error(error))
         results.append(judge(checks, case, outcome, references.get(case.name)))
     return results
-
-
-def assert_checks(assignment: str, name: str, function: Callable, *, which: str = "public") -> None:
-    """Raise AssertionError with the feedback of every failed case; print a line per case."""
-    results = run_checks(assignment, name, function, which=which)
-    for result in results:
-        print(f"{'PASS' if result.passed else 'FAIL'}  {result.name}")
-    failed = [r for r in results if not r.passed]
-    if failed:
-        details = "\n\n".join(f"{r.name}\n{r.output}" for r in failed)
-        raise AssertionError(f"{len(failed)} of {len(results)} checks failed:\n\n{details}")

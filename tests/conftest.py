@@ -10,6 +10,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_SAMPLE = Path(
@@ -51,3 +52,13 @@ def cacd(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "cacd"
     make_cacd(root, people=6, images_per_person=5, seed=0)
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: tiny tensors gain nothing from more, and on a busy shared CPU the
+    thread pool's waiting makes small-model tests many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

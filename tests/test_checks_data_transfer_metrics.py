@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.cells import table
+from autograder.cells import check_table
 from autograder.inkernel import run_checks
 from course_lib import metrics, models, text
 from course_lib.data import splits
@@ -83,9 +83,9 @@ def test_public_table_keeps_the_checked_sentence_and_hidden_stays_numbered():
         return [0.0] * 9
 
     public = run_checks("a2_transfer", "topk_accuracy", wrong, which="public")
-    assert "Checked: One fraction per k" in table("topk_accuracy", public, hidden=False)
+    assert "Checked: One fraction per k" in check_table("topk_accuracy", public, hidden=False)
     hidden = run_checks("a2_transfer", "topk_accuracy", wrong, which="hidden")
-    assert "Checked:" not in table("topk_accuracy", hidden, hidden=True)
+    assert "Checked:" not in check_table("topk_accuracy", hidden, hidden=True)
 
 
 # --- set_trainable ---------------------------------------------------------------------------

@@ -20,16 +20,7 @@ from course_lib.models import (
 )
 
 NUM_CLASSES = 5  # odd on purpose
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny tensors gain nothing from more, and on a busy shared machine
-    the thread pool's waiting makes these tests many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

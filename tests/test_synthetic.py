@@ -174,15 +174,6 @@ def load_split(root: Path, layout: dict, split: str) -> tuple[torch.Tensor, torc
     return x, y
 
 
-@pytest.fixture
-def one_thread():
-    """One thread: on a shared, busy CPU extra threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_small_cnn_learns_the_classes_quickly(tmp_path, one_thread):
     torch.manual_seed(0)
     root = make_tiny_imagenet(tmp_path / "t", num_classes=10, train_per_class=60,

@@ -99,7 +99,7 @@ def family(
 
 def module_of(actual: Any, *, where: str = "output") -> ModuleSummary:
     """``actual`` as an ``nn.Module`` summary, or a failure saying what came back instead."""
-    asserts.check(
+    asserts.require(
         isinstance(actual, ModuleSummary),
         f"{where}: expected an nn.Module, got {asserts.describe(actual)}",
     )

@@ -12,6 +12,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from autograder.student_edition import ASSIGNMENTS
+
+__all__ = ["ASSIGNMENTS", "Alternative", "Mistake", "corpus"]
+
 
 @dataclass(frozen=True)
 class Alternative:
@@ -31,9 +35,6 @@ class Mistake:
     source: str
     case: str  # a case title (the part after "<function>: ")
     hint: str = ""  # text the feedback of that case must contain
-
-
-ASSIGNMENTS = ("a1_data", "a2_transfer", "a3_features", "a4_age", "a5_explain_compress")
 
 
 def corpus(assignment: str) -> tuple[list[Alternative], list[Mistake]]:

@@ -73,36 +73,36 @@ def meta_properties(actual: Any, expected: Any, context: Context) -> None:
     """A DataFrame of the documented columns in order, int64 numbers, str names, a row per image."""
     from course_lib.data.cacd import META_COLUMNS
 
-    asserts.check(
+    asserts.require(
         isinstance(actual, pd.DataFrame),
         f"output: expected a pandas DataFrame, got {asserts.describe(actual)}",
     )
-    asserts.check(
+    asserts.require(
         list(actual.columns) == list(META_COLUMNS),
         f"output: expected the columns {list(META_COLUMNS)} in this order, got "
         f"{[str(c) for c in actual.columns][:10]}",
     )
     rows = context.inputs["rows"]
-    asserts.check(
+    asserts.require(
         len(actual) == rows,
         f"output: expected one row per image, got {len(actual)} rows: v5 fields are (N, 1) and "
         "v7.3 fields (1, N) arrays; ravel() them to N values",
     )
     for name in META_COLUMNS[:-1]:
         dtype = str(actual[name].dtype)
-        asserts.check(
+        asserts.require(
             dtype == "int64",
             f"output[{name!r}]: expected int64, got {dtype}: cast the numbers "
             "(.astype('int64')); MATLAB stores them as doubles or small integers",
         )
     names = actual["name"].tolist()
     odd = next((v for v in names if not isinstance(v, str)), None)
-    asserts.check(
+    asserts.require(
         odd is None,
         f"output['name']: expected str values, got {asserts.describe(odd)}: take the text out "
         "of each cell (v5: cell.item(); v7.3: decode the UTF-16 codes)",
     )
-    asserts.check(
+    asserts.require(
         not any("\x00" in v for v in names),
         "output['name']: names contain NUL characters: the v7.3 codes are UTF-16, decode them "
         "with codes.astype('<u2').tobytes().decode('utf-16-le')",
@@ -159,17 +159,17 @@ def _shown(age: float, group: str, context: Context) -> str:
 def _age_groups(actual: Any, context: Context) -> list[int]:
     """The decade number of each output, after checking one str "<number>s" per age."""
     ages = context.inputs["ages"]
-    asserts.check(
+    asserts.require(
         isinstance(actual, list) and len(actual) == len(ages),
         f"output: expected one group per age, got {asserts.describe(actual)}",
     )
     decades = []
     for age, group in zip(ages, actual, strict=True):
-        asserts.check(
+        asserts.require(
             isinstance(group, str), f"expected a str such as '20s', got {asserts.describe(group)}"
         )
         match = re.fullmatch(r"(-?\d+)s", group)
-        asserts.check(
+        asserts.require(
             match is not None,
             f"expected the folder name of a decade such as '20s'{_shown(age, group, context)}",
         )
@@ -181,7 +181,7 @@ def age_format(actual: Any, expected: Any, context: Context) -> None:
     """One str per age, each the folder name of a decade: a multiple of 10 and "s"."""
     ages = context.inputs["ages"]
     for age, group, decade in zip(ages, actual, _age_groups(actual, context), strict=True):
-        asserts.check(
+        asserts.require(
             decade >= 0 and decade % 10 == 0,
             "expected the folder name of a decade, a multiple of 10 followed by 's'"
             + _shown(age, group, context),
@@ -194,7 +194,7 @@ def age_rules(actual: Any, expected: Any, context: Context) -> None:
     for age, group, decade in zip(ages, actual, _age_groups(actual, context), strict=True):
         shown = _shown(age, group, context)
         if age >= 100:
-            asserts.check(decade == 100, f"ages of 100 and over all go to '100s'{shown}")
+            asserts.require(decade == 100, f"ages of 100 and over all go to '100s'{shown}")
         elif decade != int(age) // 10 * 10:
             if decade == round(age) // 10 * 10:
                 hint = "fractional ages round down (int(age) // 10 * 10)"
@@ -234,37 +234,37 @@ def select_properties(actual: Any, expected: Any, context: Context) -> None:
     """Every decade by ascending age, with min(per_group, n) of its names each, in file order."""
     inputs = context.inputs
     groups, cap = _groups(inputs["meta"]), inputs["per_group"]
-    asserts.check(
+    asserts.require(
         isinstance(actual, dict), f"output: expected a dict, got {asserts.describe(actual)}"
     )
-    asserts.check(
+    asserts.require(
         sorted(actual) == sorted(groups),
         "output: expected one key per decade present in the metadata, such as '20s'",
         detail=f"expected {list(groups)}, got {list(actual)[:12]}",
     )
-    asserts.check(
+    asserts.require(
         list(actual) == list(groups),
         "output: the groups must come by ascending age ('90s' before '100s'): sort them by their "
         "number, not as strings",
     )
     for group, names in actual.items():
         mine = groups[group]
-        asserts.check(
+        asserts.require(
             isinstance(names, list) and all(isinstance(n, str) for n in names),
             f"output[{group!r}]: expected a list of names (str), got {asserts.describe(names)}",
         )
-        asserts.check(
+        asserts.require(
             set(names) <= set(mine) and len(set(names)) == len(names),
             f"output[{group!r}]: holds names of other decades or repeats a name",
         )
         want = min(cap, len(mine))
-        asserts.check(
+        asserts.require(
             len(names) == want,
             f"output[{group!r}]: expected min(per_group, images of the group) names",
             detail=f"expected {want}, got {len(names)}",
         )
         order = [mine.index(n) for n in names]
-        asserts.check(
+        asserts.require(
             order == sorted(order),
             f"output[{group!r}]: the names are not in file order: sort the kept positions "
             "(np.sort) before taking the names",
@@ -295,16 +295,16 @@ def select_values(actual: Any, expected: Any, context: Context) -> None:
     inputs = context.inputs
     if actual != expected:
         meta, cap, seed = inputs["meta"], inputs["per_group"], inputs["seed"]
-        asserts.check(
+        asserts.require(
             actual != _choose(meta, cap, seed, shared=False, permutation=True),
             "the choice matches a new default_rng(seed) for every group: one generator serves "
             "all groups in ascending order",
         )
-        asserts.check(
+        asserts.require(
             actual != _choose(meta, cap, seed, shared=True, permutation=False),
             "the choice matches rng.choice: keep the first per_group of rng.permutation(n)",
         )
-        asserts.check(
+        asserts.require(
             actual != _choose(meta, cap, seed, shared=True, permutation=True, every=False),
             "the choice matches drawing only for groups larger than per_group: draw "
             "rng.permutation(n) for every group, also one smaller than per_group, so that the "
@@ -334,17 +334,17 @@ def split_properties(actual: Any, expected: Any, context: Context) -> None:
     """Python int lists (train, test): disjoint, covering all, sklearn's size, class shares kept."""
     labels, test_size = context.inputs["labels"], context.inputs["test_size"]
     n = len(labels)
-    asserts.check(
+    asserts.require(
         isinstance(actual, (tuple, list)) and len(actual) == 2,
         f"output: expected a tuple (train, test), got {asserts.describe(actual)}",
     )
     for name, part in zip(("train", "test"), actual, strict=True):
-        asserts.check(
+        asserts.require(
             isinstance(part, list),
             f"{name}: expected a list, got {asserts.describe(part)}: convert with "
             "[int(i) for i in ...]",
         )
-        asserts.check(
+        asserts.require(
             all(isinstance(i, int) and not isinstance(i, bool) for i in part),
             f"{name}: expected Python ints, got {asserts.describe(next(iter(part), None))}",
         )
@@ -352,12 +352,12 @@ def split_properties(actual: Any, expected: Any, context: Context) -> None:
     want = math.ceil(test_size * n)
     if len(train) == want and len(test) == n - want:
         asserts.fail("the first list is the test part: return (train, test) in that order")
-    asserts.check(
+    asserts.require(
         sorted(train + test) == list(range(n)),
         "train and test must be disjoint and together hold every index 0 ... n-1 once (split "
         "the indices, not the labels)",
     )
-    asserts.check(
+    asserts.require(
         len(test) == want,
         "test: expected ceil(test_size * n) indices, as train_test_split gives",
         detail=f"expected {want}, got {len(test)}",
@@ -365,7 +365,7 @@ def split_properties(actual: Any, expected: Any, context: Context) -> None:
     for label in sorted(set(labels)):
         count = sum(1 for y in labels if y == label)
         inside = sum(1 for i in test if labels[i] == label)
-        asserts.check(
+        asserts.require(
             abs(inside - test_size * count) <= 1,
             "a class's share of the test part differs from its share of the labels: pass "
             "stratify=labels",
@@ -376,7 +376,7 @@ def split_properties(actual: Any, expected: Any, context: Context) -> None:
 def split_values(actual: Any, expected: Any, context: Context) -> None:
     """The same (train, test) index lists as the reference, in its order."""
     for name, got, want in zip(("train", "test"), actual, expected, strict=True):
-        asserts.check(
+        asserts.require(
             got == want or sorted(got) != sorted(want),
             f"{name}: the right indices in another order: keep train_test_split's order "
             "(do not sort them)",

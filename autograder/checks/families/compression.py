@@ -110,7 +110,7 @@ def cam_failing_call(function, inputs: Inputs) -> Any:
 
 def _restored(actual: dict, context: Context) -> None:
     """No hooks left; every module's train/eval flag and requires_grad as before."""
-    asserts.check(
+    asserts.require(
         actual["hooks_left"] == 0,
         f"{actual['hooks_left']} hook(s) were left on the model: remove the hook "
         "(handle.remove()) in a finally block, also when something fails",
@@ -121,7 +121,7 @@ def _restored(actual: dict, context: Context) -> None:
         for name, flag in actual["modes"].items()
         if before["modes"].get(name) != flag
     ]
-    asserts.check(
+    asserts.require(
         not changed,
         f"the train/eval mode of {changed[:3]} changed: run the model inside "
         "`with eval_mode(model):`, which restores every module's own flag",
@@ -131,7 +131,7 @@ def _restored(actual: dict, context: Context) -> None:
         for name, flag in actual["requires_grad"].items()
         if before["requires_grad"].get(name) != flag
     ]
-    asserts.check(
+    asserts.require(
         not flipped,
         f"requires_grad of {flipped[:3]} changed: leave the parameters' flags as they are (the "
         "hook's output.detach().requires_grad_(True) needs no parameter gradients)",
@@ -155,11 +155,11 @@ def cam_properties(actual: Any, expected: Any, context: Context) -> None:
             "mode='bilinear', align_corners=False)"
         )
     asserts.assert_tensor(cams, shape=(n, *size), where="CAMs")
-    asserts.check(cams.is_floating_point(), f"CAMs: expected floats, got {cams.dtype}")
+    asserts.require(cams.is_floating_point(), f"CAMs: expected floats, got {cams.dtype}")
     asserts.assert_in_range(cams, 0.0, 1.0, where="CAMs")
     peaks = cams.double().amax(dim=(1, 2))
     lows = cams.double().amin(dim=(1, 2))
-    asserts.check(
+    asserts.require(
         bool(((peaks > 1 - 1e-4) | (peaks < 1e-6)).all() and (lows < 1e-6).all()),
         "CAMs: each map must go from 0 to 1 (or be all 0): normalise after upsampling too "
         "(normalize_cams)",
@@ -248,7 +248,7 @@ CAM_MISTAKES = (
 
 def cam_values(actual: Any, expected: Any, context: Context) -> None:
     """The same maps as the reference's Grad-CAM, within tolerance."""
-    asserts.check(
+    asserts.require(
         actual["repeatable"],
         "two calls on the same images gave different maps: dropout is active, so run the model "
         "in eval mode (with eval_mode(model): ...)",
@@ -268,7 +268,7 @@ def cam_values(actual: Any, expected: Any, context: Context) -> None:
 
 def cam_after_failure(actual: Any, expected: Any, context: Context) -> None:
     """After a failed call, the hook is removed and the model's flags are restored."""
-    asserts.check(
+    asserts.require(
         actual["model_calls"] > 0,
         "the model never ran before the call failed (did the function run at all?)",
     )
@@ -372,7 +372,7 @@ def svd_properties(actual: Any, expected: Any, context: Context) -> None:
     inputs = context.inputs
     tensor, options = inputs["tensor"], _options(inputs)
     shape = tuple(tensor.shape)
-    asserts.check(
+    asserts.require(
         isinstance(actual, (list, tuple)) and len(actual) == len(shape),
         f"output: expected a list of {len(shape)} cores (one per mode), "
         f"got {asserts.describe(actual)}",
@@ -380,18 +380,18 @@ def svd_properties(actual: Any, expected: Any, context: Context) -> None:
     previous = 1
     for k, core in enumerate(actual):
         asserts.assert_tensor(core, where=f"core {k}")
-        asserts.check(
+        asserts.require(
             core.ndim == 3,
             f"core {k}: expected 3 dimensions (r_{k}, n_{k + 1}, r_{k + 1}), got shape "
             f"{tuple(core.shape)}: keep the rank dimensions, also the 1s at both ends",
         )
-        asserts.check(
+        asserts.require(
             core.shape[0] == previous and core.shape[1] == shape[k],
             f"core {k}: expected shape ({previous}, {shape[k]}, r_{k + 1}), "
             f"got {tuple(core.shape)}: each core starts with the rank the previous one ends with",
         )
         previous = core.shape[2]
-    asserts.check(previous == 1, "the last core must end with rank 1")
+    asserts.require(previous == 1, "the last core must end with rank 1")
     ranks = [core.shape[2] for core in actual[:-1]]
     limits = check_ranks(options.get("ranks"), len(shape), max_rank=options.get("max_rank"))
     over = [
@@ -399,7 +399,7 @@ def svd_properties(actual: Any, expected: Any, context: Context) -> None:
         for k, (r, cap) in enumerate(zip(ranks, limits, strict=True))
         if cap is not None and r > cap
     ]
-    asserts.check(not over, f"ranks r_{over} exceed their caps (ranks, max_rank)")
+    asserts.require(not over, f"ranks r_{over} exceed their caps (ranks, max_rank)")
     rebuilt = tt_to_dense([core.double() for core in actual])
     error = (torch.linalg.norm(rebuilt - tensor) / torch.linalg.norm(tensor)).item()
     if not {"ranks", "max_rank"} & set(options):
@@ -407,7 +407,7 @@ def svd_properties(actual: Any, expected: Any, context: Context) -> None:
         if error > bound + 1e-9:
             _rank_mistake(tensor, options, ranks)
             _core_order_mistake(actual, tensor, rtol=bound + 1e-9)
-        asserts.check(
+        asserts.require(
             error <= bound + 1e-9,
             "the cores do not rebuild the tensor within the eps bound: does each step pass on "
             "S·Vᵀ (s[:r, None] * vh[:r]) and reshape it to (r_k n_{k+1}, n_{k+2} ... n_d)?",
@@ -447,7 +447,7 @@ def _core_order_mistake(cores: Sequence[torch.Tensor], target: torch.Tensor, *, 
     fixed = [core.double().transpose(0, 1).reshape(core.shape) for core in cores[:-1]]
     rebuilt = tt_to_dense([*fixed, cores[-1].double()])
     error = (torch.linalg.norm(rebuilt - target) / torch.linalg.norm(target)).item()
-    asserts.check(
+    asserts.require(
         error > rtol,
         "the cores rebuild the tensor once their first two indices are swapped: core k is U "
         "reshaped to (r_{k-1}, n_k, r_k) in row-major order (u[:, :r].reshape(r_prev, n, r)), "
@@ -470,7 +470,7 @@ def svd_values(actual: Any, expected: Any, context: Context) -> None:
     reference = tt_to_dense([core.double() for core in expected])
     if not torch.allclose(rebuilt, reference, rtol=1e-6, atol=1e-8):
         _core_order_mistake(actual, reference, rtol=1e-6)
-    asserts.check(
+    asserts.require(
         bool(torch.allclose(rebuilt, reference, rtol=1e-6, atol=1e-8)),
         "the cores have the right ranks but rebuild another tensor than TT-SVD's truncation: "
         "does each step keep U as the core, pass on S·Vᵀ (s[:r, None] * vh[:r]) and reshape it "
@@ -571,7 +571,7 @@ def matrix_properties(actual: Any, expected: Any, context: Context) -> None:
             "dimensions (reshape the result to (*x.shape[:-1], -1))"
         )
     asserts.assert_tensor(actual, shape=shape)
-    asserts.check(actual.is_floating_point(), f"output: expected floats, got {actual.dtype}")
+    asserts.require(actual.is_floating_point(), f"output: expected floats, got {actual.dtype}")
     asserts.assert_finite(actual)
 
 

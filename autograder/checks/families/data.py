@@ -39,25 +39,25 @@ def maps_inputs(
 def maps_structure(actual: Any, expected: Any, context: Context) -> None:
     """Two dicts: index 0..C-1 -> a description of one of the wnids, and str name -> index."""
     wnids, words = context.inputs["wnids"], context.inputs["words"]
-    asserts.check(
+    asserts.require(
         isinstance(actual, (list, tuple)) and len(actual) == 2,
         f"output: expected a pair of dicts, got {asserts.describe(actual)}",
     )
     descriptions, names = actual
-    asserts.check(
+    asserts.require(
         not (isinstance(descriptions, dict) and all(isinstance(k, str) for k in descriptions)),
         "the two maps are swapped: return (index -> description, first name -> index)",
     )
-    asserts.check(
+    asserts.require(
         isinstance(descriptions, dict) and sorted(descriptions) == list(range(len(wnids))),
         f"output[0]: expected a dict with the class indices 0..{len(wnids) - 1} as keys, got "
         f"{asserts.describe(descriptions)}",
     )
-    asserts.check(
+    asserts.require(
         sorted(descriptions.values()) == sorted(words[wnid] for wnid in wnids),
         "output[0]: the values must be the full descriptions (words[wnid]) of the given wnids",
     )
-    asserts.check(
+    asserts.require(
         isinstance(names, dict)
         and all(isinstance(k, str) and type(v) is int for k, v in names.items()),
         f"output[1]: expected a dict of str names -> int class indices, got "
@@ -68,7 +68,7 @@ def maps_structure(actual: Any, expected: Any, context: Context) -> None:
 def maps_order(actual: Any, expected: Any, context: Context) -> None:
     """Class ``i`` is ``wnids[i]``."""
     wnids, words = context.inputs["wnids"], context.inputs["words"]
-    asserts.check(
+    asserts.require(
         all(actual[0][i] == words[wnid] for i, wnid in enumerate(wnids)),
         "class i must be wnids[i] (wnids comes sorted): index -> words[wnids[i]]",
     )
@@ -116,18 +116,18 @@ def labels_call(function, inputs: Inputs) -> Any:
 def labels_pairs(actual: Any, expected: Any, context: Context) -> None:
     """A list with a (file name, int label) pair per line, labels among class_to_idx's."""
     if isinstance(actual, dict) and actual.get("error") == "KeyError":
-        asserts.check(
+        asserts.require(
             "unknown_line" in context.inputs,
             "raised KeyError although every wnid of the file is in class_to_idx",
         )
         return
     labels = set(context.inputs["class_to_idx"].values())
-    asserts.check(
+    asserts.require(
         isinstance(actual, list),
         f"output: expected a list of pairs, got {asserts.describe(actual)}",
     )
     for index, pair in enumerate(actual):
-        asserts.check(
+        asserts.require(
             isinstance(pair, (list, tuple))
             and len(pair) == 2
             and isinstance(pair[0], str)
@@ -135,7 +135,7 @@ def labels_pairs(actual: Any, expected: Any, context: Context) -> None:
             f"output[{index}]: expected a (file name, int label) pair, got "
             f"{asserts.describe(pair)}",
         )
-        asserts.check(
+        asserts.require(
             pair[1] in labels, f"output[{index}]: the label must be a value of class_to_idx"
         )
 
@@ -146,18 +146,18 @@ def labels_values(actual: Any, expected: Any, context: Context) -> None:
     if "unknown_line" not in context.inputs:
         asserts.assert_close(actual, expected, rtol=0, atol=0)
         return
-    asserts.check(
+    asserts.require(
         isinstance(actual, dict) and actual.get("error") == "KeyError",
         "no KeyError for an unknown wnid: raise one naming the file and the line",
     )
     number, line = context.inputs["unknown_line"]
     message = actual["message"]
-    asserts.check(
+    asserts.require(
         Path(context.inputs["path"]).name in message,
         "the KeyError's message must name the file (val_annotations.txt)",
     )
     rest = message.replace(context.inputs["path"], "")
-    asserts.check(
+    asserts.require(
         re.search(rf"(?<!\d){number}(?!\d)", rest) is not None or line.split("\t")[0] in message,
         "the KeyError's message must name the line: its number (the first line is 1) or its text",
     )
@@ -188,16 +188,16 @@ def _labels(context: Context) -> list[int]:
 def pick_indices(actual: Any, expected: Any, context: Context) -> None:
     """A list of distinct valid indices (Python ints) that picks every class at least once."""
     labels = _labels(context)
-    asserts.check(
+    asserts.require(
         isinstance(actual, list) and all(type(i) is int for i in actual),
         f"output: expected a list of Python ints, got {asserts.describe(actual)}",
     )
-    asserts.check(
+    asserts.require(
         all(0 <= i < len(labels) for i in actual),
         f"output: every index must lie in 0..{len(labels) - 1} (the positions in labels)",
     )
-    asserts.check(len(set(actual)) == len(actual), "output: an index appears more than once")
-    asserts.check(
+    asserts.require(len(set(actual)) == len(actual), "output: an index appears more than once")
+    asserts.require(
         {labels[i] for i in actual} == set(labels),
         "output: every class in labels must get at least one index",
     )
@@ -211,7 +211,7 @@ def pick_grouped(actual: Any, expected: Any, context: Context) -> None:
     for cls in set(picked):
         chosen = [i for i in actual if labels[i] == cls]
         first &= chosen == [i for i, label in enumerate(labels) if label == cls][: len(chosen)]
-    asserts.check(
+    asserts.require(
         picked == sorted(picked) and first,
         "indices must be grouped by class in ascending class order, the first n of each class",
     )
@@ -254,22 +254,22 @@ def split_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
 def split_parts(actual: Any, expected: Any, context: Context) -> None:
     """One list of Python ints per fraction, sized as documented, together all of range(n)."""
     n, fractions = context.inputs["n"], context.inputs["fractions"]
-    asserts.check(
+    asserts.require(
         isinstance(actual, list)
         and len(actual) == len(fractions)
         and all(isinstance(part, list) for part in actual),
         f"output: expected a list of {len(fractions)} lists (one per fraction), got "
         f"{asserts.describe(actual)}",
     )
-    asserts.check(
+    asserts.require(
         all(type(i) is int for part in actual for i in part),
         "output: the indices must be Python ints (use .tolist())",
     )
-    asserts.check(
+    asserts.require(
         sorted(i for part in actual for i in part) == list(range(n)),
         f"output: the parts together must hold each of 0..{n - 1} exactly once",
     )
-    asserts.check(
+    asserts.require(
         [len(part) for part in actual] == split_sizes(n, fractions),
         "part sizes must be floor(n * fraction), the remainder handed one by one to the first "
         "parts",
@@ -281,7 +281,7 @@ def split_order(actual: Any, expected: Any, context: Context) -> None:
     sizes_match = isinstance(actual, list) and [len(p) for p in actual] == [
         len(p) for p in expected
     ]
-    asserts.check(
+    asserts.require(
         not sizes_match or actual == expected,
         "the order must be torch.randperm(n, generator=torch.Generator().manual_seed(seed))",
     )
@@ -316,12 +316,12 @@ def subset_call(cls, inputs: Inputs) -> Any:
 def subset_items(actual: Any, expected: Any, context: Context) -> None:
     """As many items as indices, each an (image, label) pair."""
     size = len(context.inputs["indices"])
-    asserts.check(
+    asserts.require(
         isinstance(actual, dict) and actual.get("len") == size,
         f"len(subset) must be len(indices) = {size}",
     )
     for index, item in enumerate(actual["items"]):
-        asserts.check(
+        asserts.require(
             isinstance(item, (list, tuple))
             and len(item) == 2
             and isinstance(item[0], torch.Tensor),
@@ -342,7 +342,7 @@ def subset_sources(actual: Any, expected: Any, context: Context) -> None:
             and torch.equal(item[0], candidate)
             for candidate in (image, double(image))
         )
-        asserts.check(same and item[1] == label, "item i must be dataset[indices[i]]")
+        asserts.require(same and item[1] == label, "item i must be dataset[indices[i]]")
 
 
 subset_case = family(

@@ -125,14 +125,14 @@ def _batches(inputs: Inputs) -> list:
 def _restored(actual: dict, context: Context) -> None:
     """Hooks removed and the model's train/eval mode as before the call."""
     hooks = actual["hooks"]
-    asserts.check(
+    asserts.require(
         hooks == 0,
         f"{hooks} hook(s) were left on the model: remove each hook (handle.remove()) in a "
         "finally block, so that it goes even when a batch fails",
     )
     before = context.inputs["model"].training
     modes = {True: "train", False: "eval"}
-    asserts.check(
+    asserts.require(
         actual["training_after"] == before,
         f"the model was in {modes[before]} mode and is in {modes[actual['training_after']]} mode "
         "after the call: remember model.training first and restore it (model.train(was))",
@@ -143,7 +143,7 @@ def features_properties(actual: Any, expected: Any, context: Context) -> None:
     """Features (N, D) of the layer, the loader's labels, no gradients, hooks and mode restored."""
     inputs = context.inputs
     result = actual["result"]
-    asserts.check(
+    asserts.require(
         isinstance(result, (tuple, list)) and len(result) == 2,
         f"output: expected a tuple (features, labels), got {asserts.describe(result)}",
     )
@@ -151,19 +151,19 @@ def features_properties(actual: Any, expected: Any, context: Context) -> None:
     batches = _batches(inputs)
     n = sum(len(images) for images, _ in batches)
     asserts.assert_tensor(features, where="features")
-    asserts.check(
+    asserts.require(
         features.ndim == 2,
         f"features: expected 2 dimensions (N, D), got shape {tuple(features.shape)}: flatten "
         "each batch's output to (B, D) with output.flatten(start_dim=1)",
     )
-    asserts.check(
+    asserts.require(
         len(features) == n,
         f"features: expected {n} rows, one per image of all batches, got {len(features)}: "
         "collect every batch and concatenate them (torch.cat)",
     )
     width = _layer_width(inputs)
     where = f"layer {inputs['layer']!r}" if "layer" in inputs else "the model"
-    asserts.check(
+    asserts.require(
         features.shape[1] == width,
         f"features: {where} gives {width} values per image, got {features.shape[1]}: "
         + (
@@ -172,17 +172,17 @@ def features_properties(actual: Any, expected: Any, context: Context) -> None:
             else "with layer=None take the model's own output"
         ),
     )
-    asserts.check(
+    asserts.require(
         features.is_floating_point(),
         f"features: expected floating point values, got {features.dtype}",
     )
-    asserts.check(
+    asserts.require(
         not actual["requires_grad"],
         "features still require gradients: run the model under torch.no_grad()",
     )
     asserts.assert_tensor(labels, shape=(n,), where="labels")
     want = torch.cat([torch.as_tensor(targets) for _, targets in batches])
-    asserts.check(
+    asserts.require(
         torch.equal(labels.long(), want),
         "labels: not the loader's labels in loader order: concatenate each batch's labels",
     )
@@ -191,7 +191,7 @@ def features_properties(actual: Any, expected: Any, context: Context) -> None:
 
 def features_values(actual: Any, expected: Any, context: Context) -> None:
     """The same features as the layer's eval-mode output, within tolerance."""
-    asserts.check(
+    asserts.require(
         actual["repeatable"],
         "two runs over the same batches gave different features: dropout is active, so run "
         "the model in eval mode (model.eval()) while extracting",
@@ -208,7 +208,7 @@ def features_values(actual: Any, expected: Any, context: Context) -> None:
 
 def features_after_failure(actual: Any, expected: Any, context: Context) -> None:
     """When a batch fails, the hook is removed and the model's train/eval mode restored."""
-    asserts.check(
+    asserts.require(
         actual["reached_failure"],
         "the function did not read the batches up to the failing one (did it run at all?)",
     )
@@ -252,7 +252,7 @@ def cosine_properties(actual: Any, expected: Any, context: Context) -> None:
             f"({d}, {d}): the similarities of rows are x @ x.T, not x.T @ x"
         )
     asserts.assert_tensor(actual, shape=(n, n))
-    asserts.check(
+    asserts.require(
         actual.is_floating_point(), f"output: expected floating point values, got {actual.dtype}"
     )
     values = actual.double()
@@ -274,8 +274,8 @@ def cosine_properties(actual: Any, expected: Any, context: Context) -> None:
             hint = "normalise each row (dim=1), not each column (dim=0)"
         asserts.fail(f"output: a row's similarity with itself must be 1: {hint}")
     asserts.assert_in_range(values, -1 - 1e-5, 1 + 1e-5)
-    asserts.check(bool(torch.allclose(values, values.T, atol=1e-6)), "output: not symmetric")
-    asserts.check(
+    asserts.require(bool(torch.allclose(values, values.T, atol=1e-6)), "output: not symmetric")
+    asserts.require(
         bool((values[zero] == 0).all() and (values[:, zero] == 0).all()),
         "output: the similarities of a zero row must be 0 (its row and its column)",
     )
@@ -315,22 +315,22 @@ def similar_properties(actual: Any, expected: Any, context: Context) -> None:
     inputs = context.inputs
     similarity, index, k = inputs["similarity"], inputs["index"], inputs["k"]
     want = min(k, len(similarity) - 1)
-    asserts.check(
+    asserts.require(
         isinstance(actual, (tuple, list)) and len(actual) == 2,
         f"output: expected a tuple (indices, scores), got {asserts.describe(actual)}",
     )
     indices, scores = actual
     for name, values, kind in (("indices", indices, int), ("scores", scores, float)):
-        asserts.check(
+        asserts.require(
             isinstance(values, list),
             f"{name}: expected a Python list, got {asserts.describe(values)} (use .tolist())",
         )
-        asserts.check(
+        asserts.require(
             all(isinstance(v, kind) and not isinstance(v, bool) for v in values),
             f"{name}: expected Python {kind.__name__}s (use .tolist())",
         )
-    asserts.check(len(indices) == len(scores), "indices and scores differ in length")
-    asserts.check(
+    asserts.require(len(indices) == len(scores), "indices and scores differ in length")
+    asserts.require(
         index not in indices,
         "the query item itself is among the results: leave it out (its similarity with "
         "itself is the highest)",
@@ -342,17 +342,17 @@ def similar_properties(actual: Any, expected: Any, context: Context) -> None:
         elif want < k:
             hint = ": there are fewer other items than k, so all of them come back"
         asserts.fail(f"expected {want} items, got {len(indices)}{hint}")
-    asserts.check(
+    asserts.require(
         all(0 <= i < len(similarity) for i in indices) and len(set(indices)) == len(indices),
         "indices: every index must be a different item in 0..N-1",
     )
     row = similarity[index].double()
-    asserts.check(
+    asserts.require(
         bool(torch.allclose(torch.tensor(scores, dtype=torch.float64), row[indices], atol=1e-6)),
         "scores: not the similarities of the returned items to the query (row `index` of the "
         "matrix)",
     )
-    asserts.check(
+    asserts.require(
         all(a >= b for a, b in zip(scores, scores[1:], strict=False)),
         "scores: not in descending order: the most similar item comes first",
     )
@@ -361,14 +361,14 @@ def similar_properties(actual: Any, expected: Any, context: Context) -> None:
 def similar_values(actual: Any, expected: Any, context: Context) -> None:
     """The reference's items in its order (ties in index order) and their scores."""
     indices, scores = actual
-    asserts.check(
+    asserts.require(
         indices == expected[0] or not np.allclose(scores, expected[1], atol=1e-6),
         "items of equal score are not in index order: use a stable sort "
         "(torch.sort(row, descending=True, stable=True))",
     )
     inputs = context.inputs
     order = torch.argsort(inputs["similarity"][inputs["index"]], descending=True, stable=True)
-    asserts.check(
+    asserts.require(
         indices == expected[0] or indices != order[1 : inputs["k"] + 1].tolist(),
         "the results are the sorted row without its first item: the query isn't always first in "
         "the sorted row (another item may score as high): remove it by index "
@@ -429,7 +429,7 @@ SIZES_SWAPPED = (
 def canvas_inside(actual: Any, expected: Any, context: Context) -> None:
     """One (x, y) pair of ints per point, every thumbnail fully inside the canvas."""
     inputs = context.inputs
-    asserts.check(
+    asserts.require(
         isinstance(actual, list) and len(actual) == len(inputs["coords"]),
         f"output: expected a list of {len(inputs['coords'])} (x, y) pairs, "
         f"got {asserts.describe(actual)}",
@@ -437,21 +437,21 @@ def canvas_inside(actual: Any, expected: Any, context: Context) -> None:
     free = np.asarray(inputs["canvas_size"]) - np.asarray(inputs["thumb_size"])
     flat = np.ptp(np.asarray(inputs["coords"], dtype=np.float64), axis=0) == 0
     for index, point in enumerate(actual):
-        asserts.check(
+        asserts.require(
             isinstance(point, (list, tuple))
             and len(point) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) for v in point),
             f"output[{index}]: expected a pair of ints, got {asserts.describe(point)}",
         )
         outside = [not 0 <= point[axis] <= free[axis] for axis in (0, 1)]
-        asserts.check(
+        asserts.require(
             not any(outside & flat),
             f"output[{index}]: an axis without spread (all values equal) goes to the middle "
             "of its room: guard the division by max - min",
         )
         fits_swapped = all(0 <= point[axis] <= free[1 - axis] for axis in (0, 1))
-        asserts.check(not any(outside) or not fits_swapped, SIZES_SWAPPED)
-        asserts.check(
+        asserts.require(not any(outside) or not fits_swapped, SIZES_SWAPPED)
+        asserts.require(
             not any(outside),
             f"output[{index}]: the thumbnail sticks out of the canvas: scale onto "
             "0..canvas - thumb (the top-left corner's room), not 0..canvas",
@@ -472,7 +472,7 @@ def canvas_values(actual: Any, expected: Any, context: Context) -> None:
     if near(exact):
         return
     flat = np.ptp(coords, axis=0) == 0
-    asserts.check(
+    asserts.require(
         bool((np.abs(points - exact)[:, flat] < 1).all()),
         "an axis without spread (all values equal) goes to the middle of its room",
     )

@@ -49,24 +49,24 @@ def topk_bounds(output: torch.Tensor, target: torch.Tensor, k: int) -> tuple[flo
 def topk_fractions(actual: Any, expected: Any, context: Context) -> None:
     """A list with one Python float per k, each a fraction in [0, 1]."""
     topk = context.inputs["topk"]
-    asserts.check(
+    asserts.require(
         isinstance(actual, (list, tuple)) and len(actual) == len(topk),
         f"output: expected a list of {len(topk)} floats (one per k in topk), "
         f"got {asserts.describe(actual)}",
     )
     for index, value in enumerate(actual):
         hint = " (use .item() to get a Python number)" if isinstance(value, torch.Tensor) else ""
-        asserts.check(
+        asserts.require(
             isinstance(value, (int, float)) and not isinstance(value, bool),
             f"output[{index}]: expected a Python float, got {asserts.describe(value)}{hint}",
         )
-        asserts.check(value == value, f"output[{index}]: got NaN where a fraction was expected")
+        asserts.require(value == value, f"output[{index}]: got NaN where a fraction was expected")
         if value > 1 and float(value).is_integer():
             asserts.fail(
                 f"output[{index}] is {value:g}, a count of samples: divide by the number of "
                 "samples to get a fraction"
             )
-        asserts.check(
+        asserts.require(
             0 <= value <= 1,
             f"output[{index}] is {value:g}: an accuracy is a fraction in [0, 1], not a percentage",
         )
@@ -118,13 +118,13 @@ def topk_invariants(actual: Any, expected: Any, context: Context) -> None:
     topk = context.inputs["topk"]
     classes = context.inputs["output"].shape[1]
     for index in range(1, len(topk)):
-        asserts.check(
+        asserts.require(
             actual[index - 1] <= actual[index] + 1e-9,
             f"top-{topk[index]} accuracy is below top-{topk[index - 1]} accuracy: a larger k "
             "can only add samples",
         )
     if classes in topk:
-        asserts.check(
+        asserts.require(
             abs(actual[topk.index(classes)] - 1) < 1e-9,
             f"top-{classes} accuracy must be 1: every target is among all classes",
         )
@@ -167,9 +167,9 @@ def confusion_shape(actual: Any, expected: Any, context: Context) -> None:
     inputs = context.inputs
     classes, samples = inputs["num_classes"], inputs["targets"].numel()
     asserts.assert_tensor(actual, shape=(classes, classes), dtype="int64")
-    asserts.check(bool((actual >= 0).all()), "counts cannot be negative")
+    asserts.require(bool((actual >= 0).all()), "counts cannot be negative")
     total = int(actual.sum())
-    asserts.check(
+    asserts.require(
         total == samples,
         f"the counts add up to {total}, not to the {samples} samples: count each "
         "(actual, predicted) pair once",
@@ -216,7 +216,7 @@ def normalized_shape(actual: Any, expected: Any, context: Context) -> None:
     """A floating-point tensor of the matrix's shape with every value in [0, 1]."""
     matrix = context.inputs["matrix"]
     asserts.assert_tensor(actual, shape=tuple(matrix.shape))
-    asserts.check(
+    asserts.require(
         actual.is_floating_point(),
         f"expected floats (float32 or float64), got {asserts.describe(actual)}: integer "
         "division rounds every share down",
@@ -246,7 +246,7 @@ def normalized_rows(actual: Any, expected: Any, context: Context) -> None:
             + (": the columns do; are you normalising columns?" if sums_to_one(columns) else "")
             + " Divide each row by its own sum (sum over dim=1, keepdim=True)."
         )
-    asserts.check(bool((actual[empty] == 0).all()), "rows without samples must stay 0")
+    asserts.require(bool((actual[empty] == 0).all()), "rows without samples must stay 0")
 
 
 normalize_case = family(

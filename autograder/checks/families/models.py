@@ -36,7 +36,7 @@ def head_structure(actual: Any, expected: Any, context: Context) -> None:
     head = module_of(actual.get("head") if isinstance(actual, dict) else actual)
     want = expected["head"]
     types, want_types = layer_types(head), layer_types(want)
-    asserts.check(
+    asserts.require(
         types == want_types,
         f"layers: expected {len(want_types)} layers in the "
         f"article's order, got {len(types)}: {', '.join(types)}",
@@ -69,29 +69,29 @@ def _check_init(name: str, layer: ModuleSummary) -> None:
         bound = (6 / weight.shape[1]) ** 0.5  # kaiming_uniform_ with a=0: sqrt(6 / fan_in)
         largest, spread = float(weight.abs().max()) / bound, float(weight.std()) * 3**0.5 / bound
         default = abs(spread - 6**-0.5) < 0.1  # nn.Linear's own init: bound 1/sqrt(fan_in)
-        asserts.check(
+        asserts.require(
             not default,
             f"layer {name}: the weights have nn.Linear's default initialisation "
             f"({spread:.2f} x He's spread): call nn.init.kaiming_uniform_ on them",
         )
-        asserts.check(
+        asserts.require(
             largest <= 1.0001,
             f"layer {name}: weights exceed He's uniform bound sqrt(6/fan_in) (largest |w| is "
             f"{largest:.2f} x the bound): use the uniform variant, nn.init.kaiming_uniform_",
         )
-        asserts.check(
+        asserts.require(
             abs(spread - 1) < 0.2,
             f"layer {name}: weight spread is {spread:.2f} x He's (use nn.init.kaiming_uniform_ "
             "with its default a=0 and mode='fan_in')",
         )
-        asserts.check(
+        asserts.require(
             bias is None or bool((bias == 0).all()),
             f"layer {name}: biases must start at 0 (nn.init.zeros_)",
         )
     elif kind == "BatchNorm1d":
         ones = bool((layer.parameters["weight"] == 1).all())
         zeros = bool((layer.parameters["bias"] == 0).all())
-        asserts.check(ones and zeros, f"layer {name}: BatchNorm weight starts at 1, bias at 0")
+        asserts.require(ones and zeros, f"layer {name}: BatchNorm weight starts at 1, bias at 0")
 
 
 head_case = family(
@@ -146,19 +146,19 @@ def trainable_compare(actual: Any, expected: Any, context: Context) -> None:
     asserts.assert_same_keys(flags, want, where="requires_grad")
     wrong = [name for name in want if flags[name] != want[name]]
     inside = [name for name in wrong if _prefix_inside(name, context)]
-    asserts.check(
+    asserts.require(
         not inside,
         f"{len(inside)} parameters whose name holds a prefix in the middle (not at the start) "
         "were changed: test each name with str.startswith, not `prefix in name`",
     )
-    asserts.check(
+    asserts.require(
         not wrong,
         f"{len(wrong)} of {len(want)} parameters have the wrong requires_grad: set it on "
         "exactly the parameters whose name starts with a prefix (str.startswith)",
         detail=f"wrong: {wrong[:10]}",
     )
     counts = actual["changed"]
-    asserts.check(
+    asserts.require(
         isinstance(counts, list) and len(counts) == len(expected["changed"]),
         f"returned counts: got {asserts.describe(counts)}",
     )
@@ -259,23 +259,23 @@ def last_linear_compare(actual: Any, expected: Any, context: Context) -> None:
             detail=actual["message"],
         )
     model = module_of(actual["model"])
-    asserts.check(actual["same_model"], "return the model you changed (the same object)")
+    asserts.require(actual["same_model"], "return the model you changed (the same object)")
     params = model.named_parameters()
     old = original.get_submodule(path)
     weight = params.get(f"{path}.weight")
-    asserts.check(weight is not None, f"no Linear layer left at {path!r}")
+    asserts.require(weight is not None, f"no Linear layer left at {path!r}")
     asserts.assert_tensor(
         weight,
         shape=(context.inputs["num_classes"], old.in_features),
         dtype=str(old.weight.dtype).removeprefix("torch."),
         where=f"{path}.weight",
     )
-    asserts.check(
+    asserts.require(
         (f"{path}.bias" in params) == (old.bias is not None),
         f"{path}: keep a bias exactly when the old layer had one",
     )
     bound = 1 / old.in_features**0.5  # nn.Linear's default initialisation
-    asserts.check(
+    asserts.require(
         float(weight.abs().max()) <= bound * 1.0001,
         f"{path}: the new weights are not nn.Linear's default initialisation",
     )
@@ -294,7 +294,7 @@ def not_linear_compare(actual: Any, expected: Any, context: Context) -> None:
     """A module other than nn.Linear at the path raises a TypeError."""
     path = context.inputs["path"]
     kind = type(context.inputs["model"].get_submodule(path)).__name__
-    asserts.check(
+    asserts.require(
         isinstance(actual, dict) and actual.get("error") == "TypeError",
         f"the module at {path!r} is a {kind}, not an nn.Linear: raise TypeError instead of "
         "replacing it",

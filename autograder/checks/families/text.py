@@ -37,19 +37,19 @@ def pool_shape(actual: Any, expected: Any, context: Context) -> None:
     """A (B, H) tensor in the dtype of the token vectors, without NaN, padding left out."""
     mask, states = context.inputs["attention_mask"], context.inputs["last_hidden_state"]
     asserts.assert_tensor(actual, shape=(states.shape[0], states.shape[2]))
-    asserts.check(
+    asserts.require(
         actual.dtype == states.dtype,
         f"expected dtype {str(states.dtype).removeprefix('torch.')} (that of "
         f"last_hidden_state), got {str(actual.dtype).removeprefix('torch.')}",
     )
-    asserts.check(
+    asserts.require(
         not bool(actual.isnan().any()),
         "NaN in the output: a row without tokens divides 0 by 0; clamp the token count to 1",
     )
     full = mask.sum(dim=1) == mask.shape[1]
     plain = states.mean(dim=1)
     padded = ~full & (mask.sum(dim=1) > 0)
-    asserts.check(
+    asserts.require(
         not (padded.any() and torch.allclose(actual[padded].double(), plain[padded].double())),
         "padding tokens were averaged in: multiply by the mask before summing over the tokens "
         "and divide by the number of tokens the mask keeps",
@@ -60,7 +60,7 @@ def pool_zero_rows(actual: Any, expected: Any, context: Context) -> None:
     """Rows without any token give zeros, never NaN."""
     pool_shape(actual, expected, context)
     empty = context.inputs["attention_mask"].sum(dim=1) == 0
-    asserts.check(bool((actual[empty] == 0).all()), "rows without any token must be zeros")
+    asserts.require(bool((actual[empty] == 0).all()), "rows without any token must be zeros")
 
 
 def pool_divisor(actual: Any, expected: Any, context: Context) -> None:
@@ -69,7 +69,7 @@ def pool_divisor(actual: Any, expected: Any, context: Context) -> None:
     summed = (states * mask.unsqueeze(-1).to(states.dtype)).sum(dim=1)  # (B, H)
     padded = (mask.sum(dim=1) > 0) & (mask.sum(dim=1) < mask.shape[1])
     by_t = summed / mask.shape[1]
-    asserts.check(
+    asserts.require(
         not (
             padded.any()
             and torch.allclose(actual[padded].double(), by_t[padded].double(), rtol=1e-5)
@@ -118,30 +118,32 @@ def cluster_structure(actual: Any, expected: Any, context: Context) -> None:
     """A dict cluster -> names with every name once, numbered 0, 1, ... by first appearance."""
     names, k = context.inputs["names"], context.inputs["k"]
     clusters = actual["clusters"]
-    asserts.check(isinstance(clusters, dict), f"expected a dict, got {asserts.describe(clusters)}")
-    asserts.check(
+    asserts.require(
+        isinstance(clusters, dict), f"expected a dict, got {asserts.describe(clusters)}"
+    )
+    asserts.require(
         all(isinstance(c, int) and isinstance(v, list) for c, v in clusters.items()),
         "expected int cluster numbers and a list of names for each",
     )
     listed = [name for members in clusters.values() for name in members]
-    asserts.check(
+    asserts.require(
         sorted(listed) == sorted(names), "every name must appear in exactly one cluster, once"
     )
-    asserts.check(
+    asserts.require(
         len(clusters) <= min(k, len(names)), f"{len(clusters)} clusters for k={k}: at most k"
     )
     first = {cluster: min(names.index(n) for n in members) for cluster, members in clusters.items()}
-    asserts.check(
+    asserts.require(
         sorted(first, key=first.get) == list(range(len(clusters))),
         "clusters are not numbered 0, 1, ... in the order their first name appears in names: "
         "renumber K-Means's labels",
     )
-    asserts.check(
+    asserts.require(
         all(members == sorted(members, key=names.index) for members in clusters.values()),
         "names inside a cluster must keep their order in names",
     )
     if k > len(names):
-        asserts.check(
+        asserts.require(
             actual["warned"],
             f"k={k} is above the {len(names)} names: lower k to {len(names)} with a warning "
             "(warnings.warn)",

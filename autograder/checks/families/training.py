@@ -165,32 +165,32 @@ def epoch_properties(actual: Any, expected: Any, context: Context) -> None:
     """Metrics as a dict of floats, and the scheduler, scaler and device used for every batch."""
     inputs = context.inputs
     batches, samples = len(inputs["loader"]), sum(len(labels) for _, labels in inputs["loader"])
-    asserts.check(isinstance(actual, dict), f"output: got {asserts.describe(actual)}")
+    asserts.require(isinstance(actual, dict), f"output: got {asserts.describe(actual)}")
     result = actual["result"]
     asserts.assert_same_keys(result, {"loss": 0.0, "top1": 0.0}, where="returned metrics")
     for key in ("loss", "top1"):
         value = result[key]
         hint = " (use .item())" if isinstance(value, torch.Tensor) else ""
-        asserts.check(
+        asserts.require(
             isinstance(value, float),
             f"returned metrics[{key!r}]: expected a Python float, got "
             f"{asserts.describe(value)}{hint}",
         )
     top1 = result["top1"]
-    asserts.check(
+    asserts.require(
         0 <= top1 <= 1,
         f"top1 is {top1:g}: return the fraction of correct samples in [0, 1] (divide the "
         f"number correct by the {samples} samples seen)",
     )
     if inputs["scheduler"] is not None:
         steps = actual["scheduler_steps"]
-        asserts.check(
+        asserts.require(
             steps == batches,
             f"the scheduler was stepped {steps} times over {batches} batches: step it once "
             "after every batch",
         )
     if "scaler" in inputs:
-        asserts.check(
+        asserts.require(
             actual["scaler_updates"] == batches,
             f"the GradScaler made {actual['scaler_updates']} updates over {batches} batches: "
             "with a scaler, call scaler.scale(loss).backward(), scaler.step(optimizer) and "
@@ -198,7 +198,7 @@ def epoch_properties(actual: Any, expected: Any, context: Context) -> None:
         )
     if "device" in inputs:
         moved = sum(1 for device in actual["moves"] if device == str(inputs["device"]))
-        asserts.check(
+        asserts.require(
             moved >= 2 * batches,
             f"{moved} tensors were moved to device over {batches} batches: move both the "
             "images and the labels of every batch with .to(device)",
@@ -209,17 +209,17 @@ def epoch_values(actual: Any, expected: Any, context: Context) -> None:
     """Training mode, returned loss and top-1, parameters and learning rate after the epoch."""
     batches = len(context.inputs["loader"])
     tracked = [v for k, v in actual["state"].items() if k.endswith("num_batches_tracked")]
-    asserts.check(
+    asserts.require(
         all(int(v) == batches for v in tracked),
         f"BatchNorm tracked {[int(v) for v in tracked]} batches out of {batches}: the model "
         "was not in training mode; call model.train() before the loop",
     )
-    asserts.check(
+    asserts.require(
         actual["stale_steps"] == 0,
         "gradients pile up across batches: call optimizer.zero_grad() every batch",
     )
     lrs, want_lrs = actual["step_lrs"], expected["step_lrs"]
-    asserts.check(
+    asserts.require(
         not (len(lrs) == len(want_lrs) > 1 and lrs[:-1] == want_lrs[1:] and lrs != want_lrs),
         "each batch was trained with the next batch's learning rate: step the optimizer before "
         "the scheduler",
@@ -228,7 +228,7 @@ def epoch_values(actual: Any, expected: Any, context: Context) -> None:
     if recorded and not _close(actual["result"]["loss"], expected["result"]["loss"]):
         per_batch = sum(loss for loss, _ in recorded) / len(recorded)
         per_sample = sum(loss * n for loss, n in recorded) / sum(n for _, n in recorded)
-        asserts.check(
+        asserts.require(
             not (_close(actual["result"]["loss"], per_batch) and not _close(per_batch, per_sample)),
             "the loss is the mean over batches: weight each batch's loss by its number of "
             "samples and divide by the samples seen",
