@@ -31,7 +31,7 @@ from autograder.sandbox.limits import (
 )
 from autograder.sandbox.session import Job, run_cases
 from autograder.sandbox.transfer import pack_job
-from autograder.spec import Case, Checks, Context, load_checks, summary
+from autograder.spec import Case, Checks, Context, grader_sha256, load_checks, summary
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Report:
     execution_time: float = 0.0
     sandbox: str = ""
     sha256: str = ""
+    grader_sha256: str = ""  # what graded it: see autograder.spec.grader_sha256
 
     @property
     def score(self) -> float:
@@ -106,7 +107,7 @@ def grade_notebook(
     cases = checks.select(hidden=hidden)
     if references is None:
         references = references_for(checks, cases, refs_file=refs_file)
-    report = Report(assignment, notebook.stem, [])
+    report = Report(assignment, notebook.stem, [], grader_sha256=grader_sha256(checks))
     try:
         submitted = read_notebook_file(notebook)  # read once: what is hashed is what is graded
         report.sha256 = submitted.sha256

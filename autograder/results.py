@@ -1,4 +1,4 @@
-"""Reports as Gradescope ``results.json``, gradebook CSV rows and a readable table.
+"""Reports as Gradescope ``results.json`` and a readable table (gradebooks: ``gradebook.py``).
 
 Gradescope's format (https://gradescope-autograders.readthedocs.io/en/latest/specs/): top-level
 ``score``, ``execution_time``, ``output``, ``tests``; each test ``name``, ``score``,
@@ -8,11 +8,8 @@ Gradescope's format (https://gradescope-autograders.readthedocs.io/en/latest/spe
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import textwrap
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,6 @@ from autograder.sandbox.host import guarantees
 from course_lib.files import write_text
 
 HIDDEN_VISIBILITY = "after_published"  # or "hidden": never shown to students
-CSV_FIELDS = ["submission", "score", "max_score", "passed", "failed", "sandbox", "notes"]
 
 
 def summary(report: Report) -> str:
@@ -58,6 +54,7 @@ def to_gradescope(report: Report, *, hidden_visibility: str = HIDDEN_VISIBILITY)
             "assignment": report.assignment,
             "submission": report.submission,
             "submission_sha256": report.sha256,
+            "grader_sha256": report.grader_sha256,
             "max_score": float(report.max_score),
             "sandbox": report.sandbox,
             "sandbox_guarantees": guarantees(report.sandbox) if report.sandbox else "",
@@ -68,39 +65,6 @@ def to_gradescope(report: Report, *, hidden_visibility: str = HIDDEN_VISIBILITY)
 def write_json(data: dict[str, Any], path: Path | str) -> Path:
     """Write ``data`` atomically (a temporary name in the same folder, then a rename)."""
     return write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def gradebook_rows(results: Iterable[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """CSV header and one row per ``results.json`` content (sorted by submission)."""
-    rows, test_names = [], []
-    for data in results:
-        extra = data.get("extra_data", {})
-        row = {
-            "submission": extra.get("submission", ""),
-            "score": data["score"],
-            "max_score": extra.get("max_score", ""),
-            "passed": sum(t["status"] == "passed" for t in data["tests"]),
-            "failed": sum(t["status"] != "passed" for t in data["tests"]),
-            "sandbox": extra.get("sandbox", ""),
-            "notes": data["output"].partition("\nNotes:")[2].strip().replace("\n", " "),
-        }
-        for test in data["tests"]:
-            row[test["name"]] = test["score"]
-            if test["name"] not in test_names:
-                test_names.append(test["name"])
-        rows.append(row)
-    rows.sort(key=lambda row: row["submission"])
-    return CSV_FIELDS + test_names, rows
-
-
-def write_gradebook(results: Iterable[dict[str, Any]], path: Path | str) -> Path:
-    """The gradebook CSV of all ``results``, written atomically."""
-    header, rows = gradebook_rows(results)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text(path, buffer.getvalue())
 
 
 def table(report: Report, *, width: int = 100) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import re
 from collections.abc import Callable
@@ -182,4 +183,25 @@ def public_spec_hash(assignment: str) -> str:
     digest.update(strip_hidden_tests(text).encode())
     for path in [CHECKS_DIR / "common.py", *sorted(FAMILIES.glob("*.py"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def grader_sha256(checks: Checks) -> str:
+    """sha256 of everything that decides a grade besides the submission.
+
+    The checks module (hidden cases included), ``common.py``, the families, ``asserts.py`` and
+    the source of the course_lib modules that hold the references (``FUNCTIONS``). A result
+    made under another hash is out of date.
+    """
+    paths = [CHECKS_DIR / f"{checks.assignment}.py", CHECKS_DIR / "common.py"]
+    paths += [*sorted(FAMILIES.glob("*.py")), Path(asserts.__file__)]
+    for module in sorted(set(checks.functions.values())):
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"reference module {module!r} of {checks.assignment} not found")
+        paths.append(Path(spec.origin))
+    digest = hashlib.sha256()
+    for path in paths:
+        data = path.read_bytes()
+        digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()
