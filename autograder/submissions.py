@@ -8,11 +8,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from autograder.feedback import feedback_path, write_feedback
 from autograder.grading import Report, TestResult, grade_notebook
 from autograder.notebook import SubmissionError
 from autograder.results import to_gradescope, write_json
 from autograder.safefs import NotRegularFileError
-from autograder.spec import load_checks
+from autograder.spec import grader_sha256, load_checks
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +82,14 @@ def _notebooks_in(folder: Path) -> list[tuple[Path, int]]:
 def failed_report(assignment: str, name: str, message: str, *, hidden: bool = True) -> Report:
     """A report where every case failed for one reason (unreadable submission, grader error)."""
     try:
-        cases = load_checks(assignment).select(hidden=hidden)
+        checks = load_checks(assignment)
     except (ImportError, ValueError):
-        cases = ()
+        return Report(assignment, name, [], notes=[message])
     tests = [
         TestResult(c.name, c.function, 0.0, c.points, False, c.hidden, f"Failed: {message}")
-        for c in cases
+        for c in checks.select(hidden=hidden)
     ]
-    return Report(assignment, name, tests, notes=[message])
+    return Report(assignment, name, tests, notes=[message], grader_sha256=grader_sha256(checks))
 
 
 def grade_to_file(
@@ -104,7 +105,9 @@ def grade_to_file(
     """Grade ``submission`` and write Gradescope's results.json to ``out``; its content.
 
     Whatever happens, a results file is written: a broken submission or a grader failure
-    gives zero points with a message saying why.
+    gives zero points with a message saying why. The feedback page for the student goes next
+    to it (``feedback_path(out)``: ``alice.json`` -> ``alice.html``), written first, so a run
+    killed in between leaves no new results file and a resumed batch grades it again.
     """
     name = name or Path(submission).stem
     try:
@@ -124,5 +127,11 @@ def grade_to_file(
             hidden=hidden,
         )
     data = to_gradescope(report)
+    page = feedback_path(out)
+    try:
+        write_feedback(data, page)
+    except Exception:  # a page that cannot be written must not cost the grade
+        logger.exception("writing the feedback page %s failed", page)
+        page.unlink(missing_ok=True)  # never leave the page of an earlier grade
     write_json(data, out)
     return data
