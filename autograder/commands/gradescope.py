@@ -1,9 +1,11 @@
 """``gradescope ID --out bundle.zip``: an autograder bundle for Gradescope.
 
-The zip holds setup.sh, run_autograder, the autograder with all checks, the full course_lib and
-the release notebook. run_autograder grades /autograder/submission into
-/autograder/results/results.json; set AUTOGRADER_ROOT (and AUTOGRADER_PYTHON) to try it on
-another folder.
+The zip holds setup.sh, run_autograder, requirements.txt (the lock file
+requirements/gradescope.txt: exact versions, CPU torch), the autograder with the assignment's
+checks, the full course_lib and the release notebook. setup.sh installs the lock into
+/autograder/venv; run_autograder grades /autograder/submission into
+/autograder/results/results.json with it. Set AUTOGRADER_ROOT (and AUTOGRADER_PYTHON) to try it
+on another folder.
 """
 
 from __future__ import annotations
