@@ -154,7 +154,7 @@ def run_trained(
             )
             start = time.perf_counter()
             run_transfer(config, data_root=root, out_dir=work / "train", device=device,
-                         overwrite=True, fast=True)  # fmt: skip
+                         overwrite=True)  # fmt: skip
             train_s = time.perf_counter() - start
             checkpoint = work / "train" / "checkpoints" / "last.pt"
         start = time.perf_counter()

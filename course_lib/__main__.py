@@ -38,9 +38,14 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     run = run_transfer if config.task == "transfer" else run_age
     summary = run(
-        config, data_root=args.data, out_dir=args.out, device=get_device(args.device),
-        epochs=args.epochs, overwrite=args.overwrite, resume=args.resume,
-    )  # fmt: skip
+        config,
+        data_root=args.data,
+        out_dir=args.out,
+        device=get_device(args.device),
+        epochs=args.epochs,
+        overwrite=args.overwrite,
+        resume=args.resume,
+    )
     return _print_summary(summary)
 
 
@@ -66,7 +71,7 @@ def _explain(args: argparse.Namespace) -> int:
             target_layer=args.layer,
             device=get_device(args.device),
             overwrite=args.overwrite,
-        )  # fmt: skip
+        )
     )
 
 
@@ -83,7 +88,7 @@ def _compress(args: argparse.Namespace) -> int:
             finetune_epochs=args.finetune_epochs,
             device=get_device(args.device),
             overwrite=args.overwrite,
-        )  # fmt: skip
+        )
     )
 
 
@@ -91,9 +96,13 @@ def _demo(args: argparse.Namespace) -> int:
     from course_lib.pipelines.demo import run_demo
 
     summary = run_demo(
-        args.out, data_root=args.data, cacd_root=args.cacd, device=get_device(args.device),
-        overwrite=args.overwrite, quick=args.quick,
-    )  # fmt: skip
+        args.out,
+        data_root=args.data,
+        cacd_root=args.cacd,
+        device=get_device(args.device),
+        overwrite=args.overwrite,
+        quick=args.quick,
+    )
     print(f"\nDemo finished in {sum(summary['seconds'].values()):.0f} s")
     print(f"  transfer (test): {summary['transfer_test']}")
     print(f"  age groups (test): {summary['age_test']}")
@@ -133,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
 
+    for sub in (demo, train, *_add_model_commands(command)):
+        sub.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+        sub.add_argument("--overwrite", action="store_true", help="write over an existing folder")
+    return parser
+
+
+def _add_model_commands(command) -> list[argparse.ArgumentParser]:
+    """The commands that read a trained model: features, explain and compress."""
     features = command("features", _features, "similarity search, PCA/t-SNE, canvas, clusters")
     features.add_argument("--data", type=Path, required=True, help="Tiny ImageNet root")
     features.add_argument("--out", type=Path, required=True)
@@ -155,11 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     ranks.add_argument("--max-rank", type=int, help="cap on every TT rank")
     ranks.add_argument("--eps", type=float, help="relative Frobenius error bound per layer")
     compress.add_argument("--finetune-epochs", type=int, default=1)
-
-    for sub in (demo, train, features, explain, compress):
-        sub.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
-        sub.add_argument("--overwrite", action="store_true", help="write over an existing folder")
-    return parser
+    return [features, explain, compress]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +23,20 @@ from course_lib.checkpoint import check_compatible, load_checkpoint
 from course_lib.configs import StageConfig, TrainConfig, config_to_dict
 from course_lib.files import atomic_write
 from course_lib.history import CHECKPOINT_DIR
-from course_lib.metrics import topk_accuracy
 from course_lib.models import set_trainable
-from course_lib.train import fit, train_one_epoch
+from course_lib.train import fit
 
 log = logging.getLogger(__name__)
 
 
-def apply_stage(
-    model: nn.Module, stage: StageConfig, *, freeze: Callable[..., int] = set_trainable
-) -> int:
+def apply_stage(model: nn.Module, stage: StageConfig) -> int:
     """Make exactly the parameters ``stage.trainable`` names trainable (all for ``None``);
     return the number of trainable parameter tensors."""
     if stage.trainable is None:
-        freeze(model, "", True)
+        set_trainable(model, "", True)
     else:
-        freeze(model, "", False)
-        freeze(model, list(stage.trainable), True)
+        set_trainable(model, "", False)
+        set_trainable(model, list(stage.trainable), True)
     return sum(p.requires_grad for p in model.parameters())
 
 
@@ -73,16 +70,11 @@ def make_scheduler(
 
 
 def train_stage(
-    model: nn.Module,
-    loaders: Mapping[str, Any],
-    stage: StageConfig,
-    *,
-    freeze: Callable[..., int] = set_trainable,
-    **fit_kwargs: Any,
+    model: nn.Module, loaders: Mapping[str, Any], stage: StageConfig, **fit_kwargs: Any
 ) -> list[dict[str, Any]]:
     """Make ``stage``'s parameters trainable and :func:`fit` them for its epochs with its
     optimizer and scheduler; ``fit_kwargs`` go to :func:`fit`."""
-    trainable = apply_stage(model, stage, freeze=freeze)
+    trainable = apply_stage(model, stage)
     log.info("stage %r: %d epochs, %d trainable tensors", stage.name, stage.epochs, trainable)
     optimizer = make_optimizer(model, stage)
     scheduler = make_scheduler(optimizer, stage)
@@ -105,27 +97,17 @@ def train_stages(
     device: torch.device | str | None = None,
     run_dir: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
-    train_step: Callable[..., dict[str, float]] = train_one_epoch,
-    metric: Callable[..., list[float]] = topk_accuracy,
-    freeze: Callable[..., int] = set_trainable,
     **fit_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Run every stage of ``config`` with :func:`fit`; return the whole history.
 
     With ``run_dir`` each stage's final state is also kept as ``checkpoints/<stage>.pt``.
     ``resume`` (a checkpoint, e.g. ``checkpoints/last.pt``) skips the finished stages and
-    continues the stage it was saved in. ``fit_kwargs`` go to :func:`fit` (``amp``,
-    ``channels_last``, ``batch_transforms``, ``loss_fn``).
+    continues the stage it was saved in. ``fit_kwargs`` go to :func:`fit` (``train_step``,
+    ``metric``, ``loss_fn``, ``amp``, ``channels_last``, ``extra_state``).
     """
-    names = [stage.name for stage in config.stages]
     config_dict = config_to_dict(config)
-    checkpoint, resume_index = None, -1
-    if resume is not None:
-        checkpoint = load_checkpoint(resume)
-        check_compatible(checkpoint, model=model, config=config_dict, path=str(resume))
-        if checkpoint["stage"] not in names:
-            raise ValueError(f"{resume} is from stage {checkpoint['stage']!r}, not in {names}")
-        resume_index = names.index(checkpoint["stage"])
+    checkpoint, resume_index = _resume_point(resume, model, config, config_dict)
     history: list[dict[str, Any]] = []
     for index, stage in enumerate(config.stages):
         if index < resume_index:
@@ -134,10 +116,7 @@ def train_stages(
             model,
             loaders,
             stage,
-            freeze=freeze,
             device=device,
-            train_step=train_step,
-            metric=metric,
             topk=config.topk,
             history=history,
             run_dir=run_dir,
@@ -151,3 +130,17 @@ def train_stages(
             target = last.with_name(f"{stage.name}.pt")
             atomic_write(target, lambda tmp, last=last: shutil.copyfile(last, tmp))
     return history
+
+
+def _resume_point(
+    resume: str | os.PathLike | None, model: nn.Module, config: TrainConfig, config_dict: dict
+) -> tuple[dict | None, int]:
+    """The checkpoint to resume from and the index of its stage (None and -1 for a new run)."""
+    if resume is None:
+        return None, -1
+    names = [stage.name for stage in config.stages]
+    checkpoint = load_checkpoint(resume)
+    check_compatible(checkpoint, model=model, config=config_dict, path=str(resume))
+    if checkpoint["stage"] not in names:
+        raise ValueError(f"{resume} is from stage {checkpoint['stage']!r}, not in {names}")
+    return checkpoint, names.index(checkpoint["stage"])

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,60 +203,128 @@ def fit(
     ``class_names``) is stored in every checkpoint. ``train_step`` and ``metric`` can be
     replaced (e.g. by a student's versions).
     """
+    loop = _setup(model, loaders, optimizer, scheduler, loss_fn, device, amp, channels_last)
+    history, predictions, stopped = list(history), [], False
+    if resume is not None:
+        history, predictions, stopped = _restore(loop, resume, config, stage, run_dir)
+    info = {**(extra_state or {}), "config": config}
+    for _ in range(sum(row["stage"] == stage for row in history), 0 if stopped else epochs):
+        row, rows = _epoch(loop, train_step, metric, topk, epoch=len(history) + 1, stage=stage)
+        history.append(row)
+        predictions += rows
+        log.info("epoch %d (%s): %s", row["epoch"], stage, _describe(row))
+        stopped = _should_stop(history, stage, early_stopping)
+        if run_dir is not None:
+            _write_epoch(loop, Path(run_dir), history, predictions, info, stopped=stopped)
+        if stopped:
+            log.info("early stopping: no lower val_loss for %d epochs", early_stopping)
+            break
+    return history
+
+
+@dataclass
+class _Loop:
+    """What every epoch of one :func:`fit` uses: the moving parts and where batches go."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    scaler: torch.amp.GradScaler | None
+    generators: list[torch.Generator]
+    loaders: dict[str, DeviceLoader]
+    loss_fn: nn.Module
+    device: torch.device
+    amp: bool
+
+    def parts(self) -> tuple:
+        """What a checkpoint saves and restores, in ``training_state``'s order."""
+        return self.model, self.optimizer, self.scheduler, self.scaler, self.generators
+
+
+def _setup(
+    model: nn.Module,
+    loaders: Mapping[str, Iterable[tuple[Tensor, Tensor]]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    loss_fn: nn.Module | None,
+    device: torch.device | str | None,
+    amp: bool | None,
+    channels_last: bool | None,
+) -> _Loop:
+    """Move the model to ``device`` (default: its own), choose AMP and channels_last (on for
+    CUDA unless given), the loss (from the model's output) and wrap the loaders."""
     device = torch.device(device) if device is not None else model_device(model)
     amp = device.type == "cuda" if amp is None else amp
     channels_last = device.type == "cuda" if channels_last is None else channels_last
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     loss_fn = loss_fn if loss_fn is not None else loss_for(model)
     scaler = torch.amp.GradScaler(device.type) if amp else None
-    wrapped = {
-        name: DeviceLoader(loader, device, channels_last) for name, loader in loaders.items()
-    }
+    wrapped = {name: DeviceLoader(data, device, channels_last) for name, data in loaders.items()}
     generators = loader_generators(loaders)
-    history, predictions, stopped = list(history), [], False
-    if resume is not None:
-        checkpoint = resume if isinstance(resume, dict) else load_checkpoint(resume)
-        where = "checkpoint" if isinstance(resume, dict) else str(resume)
-        check_compatible(checkpoint, model=model, config=config, path=where)
-        history, stopped = list(checkpoint["history"]), checkpoint["stopped"]
-        if checkpoint["stage"] != stage:
-            raise ValueError(f"{where} was saved in stage {checkpoint['stage']!r}, not {stage!r}")
-        restore_training_state(checkpoint, model, optimizer, scheduler, scaler, generators)
-        if run_dir is not None and (Path(run_dir) / "predictions.csv").is_file():
-            rows = read_csv(Path(run_dir) / "predictions.csv")
-            predictions = [row for row in rows if row["epoch"] <= checkpoint["epoch"]]
-    done = sum(row["stage"] == stage for row in history)
-    step_extra = {"scaler": scaler} if scaler is not None else {}
-    for _ in range(done, 0 if stopped else epochs):
-        start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-        train = train_step(
-            model, wrapped["train"], optimizer, loss_fn=loss_fn, scheduler=scheduler,
-            device=device, **step_extra,
-        )  # fmt: skip
-        row = {"epoch": len(history) + 1, "stage": stage, "lr": lr}
-        row.update({f"train_{key}": value for key, value in train.items()})
-        if "val" in wrapped:
-            val = evaluate(
-                model, wrapped["val"], loss_fn=loss_fn, device=device, metric=metric,
-                topk=topk, amp=amp,
-            )  # fmt: skip
-            row.update({f"val_{k}": v for k, v in val.items() if k not in ("preds", "targets")})
-            predictions += prediction_rows(row["epoch"], val["preds"], val["targets"])
-        row["seconds"] = round(time.perf_counter() - start, 3)
-        history.append(row)
-        log.info("epoch %d (%s): %s", row["epoch"], stage, _describe(row))
-        stopped = _should_stop(history, stage, early_stopping)
-        if run_dir is not None:
-            state = training_state(
-                model, optimizer, scheduler, scaler, generators, **(extra_state or {}),
-                config=config, epoch=row["epoch"], stage=stage, stopped=stopped, metrics=row,
-                history=history,
-            )  # fmt: skip
-            _write_epoch(Path(run_dir), state, history, predictions)
-        if stopped:
-            log.info("early stopping: no lower val_loss for %d epochs", early_stopping)
-            break
-    return history
+    return _Loop(model, optimizer, scheduler, scaler, generators, wrapped, loss_fn, device, amp)
+
+
+def _restore(
+    loop: _Loop,
+    resume: dict | str | os.PathLike,
+    config: dict[str, Any] | None,
+    stage: str,
+    run_dir: str | os.PathLike | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Restore the loop from a checkpoint of ``stage``; return its history, the predictions up
+    to its epoch and whether the stage had stopped."""
+    checkpoint = resume if isinstance(resume, dict) else load_checkpoint(resume)
+    where = "checkpoint" if isinstance(resume, dict) else str(resume)
+    check_compatible(checkpoint, model=loop.model, config=config, path=where)
+    if checkpoint["stage"] != stage:
+        raise ValueError(f"{where} was saved in stage {checkpoint['stage']!r}, not {stage!r}")
+    restore_training_state(checkpoint, *loop.parts())
+    predictions = []
+    if run_dir is not None and (Path(run_dir) / "predictions.csv").is_file():
+        rows = read_csv(Path(run_dir) / "predictions.csv")
+        predictions = [row for row in rows if row["epoch"] <= checkpoint["epoch"]]
+    return list(checkpoint["history"]), predictions, checkpoint["stopped"]
+
+
+def _epoch(
+    loop: _Loop,
+    train_step: Callable[..., dict[str, float]],
+    metric: Callable[..., list[float]],
+    topk: Sequence[int],
+    *,
+    epoch: int,
+    stage: str,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train one epoch, then evaluate when there is a val loader; return the history row and
+    the prediction rows."""
+    start, lr = time.perf_counter(), loop.optimizer.param_groups[0]["lr"]
+    scaling = {"scaler": loop.scaler} if loop.scaler is not None else {}
+    train = train_step(
+        loop.model,
+        loop.loaders["train"],
+        loop.optimizer,
+        loss_fn=loop.loss_fn,
+        scheduler=loop.scheduler,
+        device=loop.device,
+        **scaling,
+    )
+    row = {"epoch": epoch, "stage": stage, "lr": lr}
+    row.update({f"train_{key}": value for key, value in train.items()})
+    predictions = []
+    if "val" in loop.loaders:
+        val = evaluate(
+            loop.model,
+            loop.loaders["val"],
+            loss_fn=loop.loss_fn,
+            device=loop.device,
+            metric=metric,
+            topk=topk,
+            amp=loop.amp,
+        )
+        row.update({f"val_{k}": v for k, v in val.items() if k not in ("preds", "targets")})
+        predictions = prediction_rows(epoch, val["preds"], val["targets"])
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    return row, predictions
 
 
 def _should_stop(history: list[dict[str, Any]], stage: str, patience: int | None) -> bool:
@@ -266,7 +335,27 @@ def _should_stop(history: list[dict[str, Any]], stage: str, patience: int | None
     return len(losses) - 1 - best >= patience
 
 
-def _write_epoch(run_dir: Path, state: dict, history: list[dict], predictions: list[dict]) -> None:
+def _write_epoch(
+    loop: _Loop,
+    run_dir: Path,
+    history: list[dict[str, Any]],
+    predictions: list[dict[str, Any]],
+    info: Mapping[str, Any],
+    *,
+    stopped: bool,
+) -> None:
+    """Rewrite ``history.csv`` and ``predictions.csv``; save ``checkpoints/last.pt`` (and
+    ``best.pt`` at the lowest validation loss so far)."""
+    row = history[-1]
+    state = training_state(
+        *loop.parts(),
+        **info,
+        epoch=row["epoch"],
+        stage=row["stage"],
+        stopped=stopped,
+        metrics=row,
+        history=history,
+    )
     write_csv(history, run_dir / "history.csv")
     if predictions:
         write_csv(predictions, run_dir / "predictions.csv")

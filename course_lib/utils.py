@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 import numpy as np
 import torch
@@ -14,8 +15,10 @@ from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
-#: Set to "0" (or "false", "no", "off") to turn every progress bar off.
+#: "0" (or "false", "no", "off") turns every progress bar off, "1" (or "true", "yes", "on")
+#: turns them on everywhere; unset, bars show only on a terminal or in a notebook.
 PROGRESS_ENV = "COURSE_LIB_PROGRESS"
+_OFF, _ON = {"0", "false", "no", "off"}, {"1", "true", "yes", "on"}
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> torch.Generator:
@@ -66,16 +69,32 @@ def setup_logging(level: int | str = logging.INFO) -> None:
     )
 
 
-def progress_enabled(enabled: bool | None = None) -> bool:
-    """Whether bars are shown: an explicit flag wins, else the environment variable."""
+def progress_enabled(enabled: bool | None = None, *, stream: TextIO | None = None) -> bool:
+    """Whether bars are shown: an explicit flag wins, then the environment variable; else only
+    when ``stream`` (default: stderr, where tqdm writes) is a terminal or code runs in a
+    notebook, so logs of batch jobs get no bar lines."""
     if enabled is not None:
         return enabled
-    value = os.environ.get(PROGRESS_ENV, "1").strip().lower()
-    return value not in {"0", "false", "no", "off"}
+    value = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    if value in _OFF | _ON:
+        return value in _ON
+    if value:
+        raise ValueError(f"{PROGRESS_ENV}={value!r}: expected 0 or 1 (or unset for automatic)")
+    stream = stream if stream is not None else sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)()) or in_notebook()
+
+
+def in_notebook() -> bool:
+    """Whether code runs in a Jupyter kernel (where tqdm draws a widget, not text lines)."""
+    ipython = sys.modules.get("IPython")  # not imported here: a kernel has loaded it already
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in shell.config
 
 
 def progress(
     iterable: Iterable[T], *, desc: str | None = None, enabled: bool | None = None, **kwargs
 ) -> Iterator[T]:
-    """A tqdm bar over ``iterable``, or the iterable itself when bars are turned off."""
-    return tqdm(iterable, desc=desc, disable=not progress_enabled(enabled), leave=False, **kwargs)
+    """A tqdm bar over ``iterable`` (see :func:`progress_enabled` for when it is drawn); a
+    disabled bar writes nothing and iterates as the iterable itself."""
+    shown = progress_enabled(enabled, stream=kwargs.get("file"))
+    return tqdm(iterable, desc=desc, disable=not shown, leave=False, **kwargs)

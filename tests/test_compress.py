@@ -361,7 +361,7 @@ def test_run_compress_on_a_small_model(tiny_imagenet, tmp_path):
     from course_lib.data.tiny_imagenet import TinyImageNet
     from course_lib.data.transforms import val_transform
     from course_lib.history import read_csv
-    from course_lib.pipelines.compress import run_compress
+    from course_lib.pipelines.compress import classifier_linears, find_pooled_input, run_compress
 
     transform = v2.Compose([v2.Resize((16, 16)), val_transform()])  # 1x1 maps pooled to 2x2
     train = TinyImageNet(tiny_imagenet, "train", transform=transform)
@@ -379,11 +379,13 @@ def test_run_compress_on_a_small_model(tiny_imagenet, tmp_path):
         used.append(1)
         return tt_svd(*args, **kwargs)
 
-    result = run_compress(
-        model, loaders, tmp_path / "out", max_rank=4, cam_images=6,
-        boxes=val.boxes(), decompose=counting_tt_svd, control=True,
-    )  # fmt: skip
+    layers = classifier_linears(model)
+    pooled = find_pooled_input(model, next(iter(loaders["val"]))[0])
+    compress_model(model, layers, max_rank=4, pooled=pooled, decompose=counting_tt_svd)
     assert len(used) == 3  # one TT-SVD per Linear of the head
+    result = run_compress(
+        model, loaders, tmp_path / "out", max_rank=4, cam_images=6, boxes=val.boxes(), control=True
+    )
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
     table = read_csv(tmp_path / "out" / "summary.csv")
     assert [row["model"] for row in table][:2] == ["original", "TT-compressed"] and len(table) == 4

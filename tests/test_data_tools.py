@@ -16,6 +16,7 @@ from course_lib.data.cache import load_cache
 from course_lib.data.splits import random_split_indices
 from course_lib.data.tiny_imagenet import TinyImageNet, read_val_annotations
 from course_lib.pipelines.data import run_data_pipeline
+from course_lib.viz.grids import save_class_grid
 from data_tools.__main__ import main as data_tools_main
 
 
@@ -162,9 +163,13 @@ def test_data_pipeline_end_to_end(root, tmp_path):
         picks.append(n)
         return list(range(n))
 
-    out = run_data_pipeline(root, tmp_path / "run", seed=3, n_per_class=2, pick=pick)
+    grid = save_class_grid(
+        TinyImageNet(root, "train"), tmp_path / "grid.png", n_per_class=2, pick=pick
+    )
+    assert picks == [2] and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = run_data_pipeline(root, tmp_path / "run", seed=3)
     assert out["num_classes"] == 4 and out["train_images"] == 48 and out["val_images"] == 16
-    assert out["split_sizes"] == [46, 2] and picks == [2]
+    assert out["split_sizes"] == [46, 2]
     splits = json.loads(Path(out["splits"]).read_text())
     assert splits["parts"] == random_split_indices(48, seed=3)
     assert Path(out["grid"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

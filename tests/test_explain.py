@@ -20,6 +20,7 @@ from torchvision.models.vgg import cfgs, make_layers
 from course_lib.explain import (
     cam_correlation,
     cam_mass_in_box,
+    default_cam_layer,
     eval_mode,
     find_layer,
     gradcam,
@@ -286,16 +287,14 @@ def test_run_explain_on_synthetic_tiny_imagenet(tiny_imagenet, tmp_path):
     dataset = TinyImageNet(tiny_imagenet, "val", transform=val_transform())
     torch.manual_seed(0)
     model = create_model("vgg_mini_transfer", num_classes=4, widths=(8, 16, 32))
-    calls = []
-
-    def counting_gradcam(*args, **kwargs):
-        calls.append(1)
-        return gradcam(*args, **kwargs)
-
-    result = run_explain(model, dataset, tmp_path / "out", num_correct=1, num_wrong=1,
-                         cam_fn=counting_gradcam)  # fmt: skip
+    result = run_explain(model, dataset, tmp_path / "out", num_correct=1, num_wrong=1)
     rows = read_csv(tmp_path / "out" / "localisation.csv")
-    assert calls and len(rows) == len(dataset) == result["scanned"]
+    assert len(rows) == len(dataset) == result["scanned"]
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    preds = torch.tensor([row["pred"] for row in rows])
+    cams = gradcam(model, default_cam_layer(model), images, targets=preds)  # the step itself
+    hits = pointing_game(cams, torch.as_tensor(dataset.boxes()))
+    assert [row["pointing_hit"] == "True" for row in rows] == hits.tolist()
     assert {row["correct"] for row in rows} == {"True", "False"}  # untrained: both kinds
     chosen = [row for row in rows if row["index"] in result["chosen"]]
     assert sorted(row["correct"] for row in chosen) == ["False", "True"]

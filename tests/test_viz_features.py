@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from course_lib.features import canvas_positions
 from course_lib.pipelines.features import run_features
+from course_lib.text import sentence_vectors
 from course_lib.viz.embeddings import plot_text_map, scatter_by_label, thumbnail_canvas
 from course_lib.viz.similarity import as_rgb_image, plot_similar
 
@@ -223,15 +224,17 @@ def test_run_features_with_a_tiny_bert_and_student_functions(tmp_path):
         pooled.append(hidden.shape)
         return hidden.sum(dim=1)
 
+    descriptions = ColourDataset().descriptions
+    vectors = sentence_vectors(descriptions, encoder=(tokenizer, bert), pool=student_pool)
+    assert pooled and vectors.shape == (3, 8)
     result = run_features(
         ColourDataset(),
         tmp_path / "out",
         model=colour_net(),
         text_encoder=(tokenizer, bert),
-        pool=student_pool,
         num_clusters=2,
     )
-    assert pooled and result["num_clusters"] == 2
+    assert result["num_clusters"] == 2
     lines = (tmp_path / "out" / "class_clusters.txt").read_text().splitlines()
     assert len(lines) == 2 and lines[0].startswith("0: red thing")
 

@@ -4,14 +4,12 @@ PCA and t-SNE of the learned features.
 ``data_root`` is either an ImageFolder split (``train/<group>/`` and ``val/<group>/``, as
 ``data_tools`` writes it) or a raw CACD folder (``CACD2000/`` with ``celebrity2000_meta.mat`` or
 ``celebrity2000.mat``); a raw folder is first copied into decade folders (at most
-``per_group`` images each) and split 80/20, stratified, inside the run folder.
+``IMAGES_PER_GROUP`` images each) and split 80/20, stratified, inside the run folder.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +20,21 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from course_lib.configs import TrainConfig
-from course_lib.data.cacd import (
-    load_cacd_meta,
-    organize_by_decade,
-    select_per_group,
-    split_train_val,
-)
-from course_lib.data.splits import stratified_split_indices
+from course_lib.data.cacd import load_cacd_meta, organize_by_decade, split_train_val
 from course_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from course_lib.features import extract_features, pca_2d, penultimate_layer, tsne_2d
 from course_lib.files import save_figure
-from course_lib.metrics import confusion_matrix, normalize_per_class, topk_accuracy
-from course_lib.models import set_trainable
-from course_lib.pipelines.transfer import (
-    RunData,
-    build_model,
-    report_run,
-    start_run,
-)
-from course_lib.stages import train_stages
-from course_lib.train import train_one_epoch
+from course_lib.pipelines.training import RunData, pipeline_device, train_run
 from course_lib.utils import seed_worker
 from course_lib.viz.embeddings import scatter_by_label
 
-log = logging.getLogger(__name__)
-
 META_FILES = ("celebrity2000_meta.mat", "celebrity2000.mat")
+#: At most this many images per decade are copied out of a raw CACD folder.
+IMAGES_PER_GROUP = 200
 
 
 def run_age(
-    config: TrainConfig | str,
+    config: TrainConfig | str | os.PathLike,
     *,
     data_root: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -59,68 +42,51 @@ def run_age(
     epochs: int | None = None,
     overwrite: bool = False,
     resume: bool = False,
-    model: nn.Module | None = None,
-    per_group: int = 200,
-    num_workers: int = 0,
-    embeddings: bool = True,
-    train_step: Callable[..., dict[str, float]] = train_one_epoch,
-    metric: Callable[..., list[float]] = topk_accuracy,
-    freeze: Callable[..., int] = set_trainable,
-    confusion: Callable[..., torch.Tensor] = confusion_matrix,
-    normalize: Callable[[torch.Tensor], torch.Tensor] = normalize_per_class,
-    load_meta: Callable[..., Any] = load_cacd_meta,
-    select: Callable[..., dict[str, list[str]]] = select_per_group,
-    split: Callable[..., tuple[list[int], list[int]]] = stratified_split_indices,
-    extract: Callable[..., tuple[torch.Tensor, torch.Tensor]] = extract_features,
 ) -> dict[str, Any]:
     """Train ``config`` (e.g. ``"age_convnext_tiny"``) on age groups and write the run folder
     ``out_dir`` like :func:`course_lib.pipelines.transfer.run_transfer`, plus ``pca.png`` and
-    ``tsne.png`` (penultimate features of the validation images) when ``embeddings``.
+    ``tsne.png`` (penultimate features of the validation images).
 
     The validation split is evaluated every epoch and once more at the end for the heatmap.
-    Graded steps can be swapped through the last keywords.
     """
-    config, run_dir, checkpoint = start_run(
-        config, out_dir, task="age", epochs=epochs, overwrite=overwrite, resume=resume
+
+    def load_data(config: TrainConfig, run_dir: Path) -> RunData:
+        return age_loaders(config, age_folders(data_root, run_dir / "data", seed=config.seed))
+
+    run = train_run(
+        config,
+        out_dir,
+        task="age",
+        load_data=load_data,
+        device=pipeline_device(device),
+        epochs=epochs,
+        overwrite=overwrite,
+        resume=resume,
+        test_name="val (the final model)",
     )
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    folders = age_folders(
-        data_root, run_dir / "data", per_group=per_group, seed=config.seed,
-        load_meta=load_meta, select=select, split=split,
-    )  # fmt: skip
-    data = age_loaders(config, folders, num_workers=num_workers)
-    model = model if model is not None else build_model(config, len(data.class_names))
-    history = train_stages(
-        model, data.loaders, config, device=device, run_dir=run_dir, resume=checkpoint,
-        train_step=train_step, metric=metric, freeze=freeze, extra_state=data.describe(),
-    )  # fmt: skip
-    summary = report_run(
-        run_dir, config, model, history, data, device=device, metric=metric,
-        confusion=confusion, normalize=normalize, test_name="val (the final model)",
-    )  # fmt: skip
-    if embeddings:
-        features, labels = extract(model, data.test_loader, layer=penultimate_layer(model))
-        for name, reduce in (("pca", pca_2d), ("tsne", tsne_2d)):
-            title = f"{name.upper()} of validation features ({penultimate_layer(model)})"
-            figure = scatter_by_label(
-                reduce(features), labels, class_names=data.class_names, title=title,
-                axis_name=f"{'PCA' if name == 'pca' else 't-SNE'} component",
-            )  # fmt: skip
-            save_figure(figure, run_dir / f"{name}.png")
-            summary["files"][name] = f"{name}.png"
-    return summary
+    run.summary["files"].update(plot_val_features(run.model, run.data, run.run_dir))
+    return run.summary
 
 
-def age_folders(
-    data_root: str | os.PathLike,
-    work_dir: Path,
-    *,
-    per_group: int = 200,
-    seed: int = 0,
-    load_meta: Callable[..., Any] = load_cacd_meta,
-    select: Callable[..., dict[str, list[str]]] = select_per_group,
-    split: Callable[..., tuple[list[int], list[int]]] = stratified_split_indices,
-) -> Path:
+def plot_val_features(model: nn.Module, data: RunData, run_dir: Path) -> dict[str, str]:
+    """``pca.png`` and ``tsne.png`` of the penultimate features of the test images."""
+    layer = penultimate_layer(model)
+    features, labels = extract_features(model, data.test_loader, layer=layer)
+    files = {}
+    for name, method, reduce in (("pca", "PCA", pca_2d), ("tsne", "t-SNE", tsne_2d)):
+        figure = scatter_by_label(
+            reduce(features),
+            labels,
+            class_names=data.class_names,
+            title=f"{name.upper()} of validation features ({layer})",
+            axis_name=f"{method} component",
+        )
+        save_figure(figure, run_dir / f"{name}.png")
+        files[name] = f"{name}.png"
+    return files
+
+
+def age_folders(data_root: str | os.PathLike, work_dir: Path, *, seed: int = 0) -> Path:
     """The ImageFolder split to train on: ``data_root`` itself, or one made from raw CACD."""
     root = Path(data_root)
     if (root / "train").is_dir() and (root / "val").is_dir():
@@ -141,10 +107,9 @@ def age_folders(
         )
     by_decade = work_dir / "by_decade"
     organize_by_decade(
-        load_meta(meta), root / "CACD2000", by_decade, per_group=per_group, seed=seed,
-        select=select,
-    )  # fmt: skip
-    split_train_val(by_decade, work_dir / "split", test_size=0.2, seed=42, split=split)
+        load_cacd_meta(meta), root / "CACD2000", by_decade, per_group=IMAGES_PER_GROUP, seed=seed
+    )
+    split_train_val(by_decade, work_dir / "split", test_size=0.2, seed=42)
     return work_dir / "split"
 
 

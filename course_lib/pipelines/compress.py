@@ -20,21 +20,22 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from course_lib.checkpoint import model_from_checkpoint
 from course_lib.compress import (
+    CompressionReport,
     PooledInput,
     compress_model,
     count_parameters,
     state_dict_bytes,
-    tt_matrix_forward,
-    tt_svd,
 )
 from course_lib.configs import StageConfig, TrainConfig
 from course_lib.data.tiny_imagenet import TinyImageNet
@@ -48,11 +49,10 @@ from course_lib.explain import (
 )
 from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_text
 from course_lib.history import write_csv
-from course_lib.metrics import topk_accuracy
-from course_lib.models import set_trainable
+from course_lib.pipelines.training import pipeline_device
 from course_lib.pipelines.transfer import tiny_imagenet_per_sample
 from course_lib.stages import train_stage
-from course_lib.train import evaluate, loader_generators, train_one_epoch
+from course_lib.train import evaluate, loader_generators
 from course_lib.utils import seed_everything
 from course_lib.viz.cams import cam_panel, plot_cam_panels
 
@@ -62,96 +62,60 @@ log = logging.getLogger(__name__)
 HEAD_STAGE = StageConfig(
     "finetune_tt", 1, ("classifier",), lr=1e-4, scheduler="cyclic", max_lr=6e-4, step_size_up=1404
 )
+#: Every fine-tuning (and its control) starts from this seed.
+FINETUNE_SEED = 0
 
 
 def run_compress(
-    model: nn.Module | str | os.PathLike,
+    model: nn.Module,
     loaders: Mapping[str, Iterable[tuple[Tensor, Tensor]]],
     out_dir: str | os.PathLike,
     *,
     layers: Sequence[str] | None = None,
-    ranks: int | Sequence[int] | Mapping | None = None,
-    max_rank: int | Mapping[str, int] | None = None,
-    eps: float | Mapping[str, float] | None = None,
-    fold_pooling: bool = True,
+    max_rank: int | None = None,
+    eps: float | None = None,
     finetune_epochs: int = 1,
     stage: StageConfig | None = None,
     control: bool = False,
-    seed: int | None = 0,
-    cam_layer: str | None = None,
     cam_images: int = 16,
     boxes: Sequence[Sequence[int]] | Tensor | None = None,
     device: torch.device | str | None = None,
     overwrite: bool = False,
-    decompose: Callable[..., list[Tensor]] = tt_svd,
-    contract: Callable[..., Tensor] = tt_matrix_forward,
-    cam_fn: Callable[..., Tensor] = gradcam,
-    train_step: Callable[..., dict[str, float]] = train_one_epoch,
-    metric: Callable[..., list[float]] = topk_accuracy,
-    freeze: Callable[..., int] = set_trainable,
 ) -> dict[str, Any]:
-    """Compress ``model`` (or the model of a checkpoint path), fine-tune, compare; write out_dir.
+    """Compress ``model``, fine-tune, compare; write ``out_dir`` and return the summary.
 
     ``loaders["train"]`` fine-tunes, ``loaders["val"]`` gives top-1 and the CAM images (its
-    first ``cam_images``; ``boxes`` are theirs, in loader order). ``layers`` defaults to every
-    Linear of ``model.classifier``; ``ranks``/``max_rank``/``eps`` as in ``compress_model``.
-    ``stage`` defaults to the checkpoint config's head stage, else ``HEAD_STAGE``, with
-    ``finetune_epochs`` epochs (0 skips fine-tuning); ``control`` also fine-tunes a copy of the
-    uncompressed model the same way (same ``seed``: same batches and dropout masks), to show how
-    much the fine-tuning alone moves top-1. The graded steps can be swapped through the last
-    keywords.
+    first ``cam_images``; ``boxes`` are theirs, in loader order). ``layers`` (default: every
+    Linear of ``model.classifier``) are compressed with ``max_rank``/``eps``, then
+    fine-tuned with ``stage`` (default ``HEAD_STAGE``) for ``finetune_epochs`` (0: not at all).
+    ``control`` fine-tunes a copy of the original the same way: what fine-tuning alone changes.
     """
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
-    config = None
-    if isinstance(model, str | os.PathLike):
-        model, config = model_from_checkpoint(model)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = pipeline_device(device, model)
     model = model.to(device)
     images, labels = _first_images(loaders["val"], cam_images)
     layers = list(layers) if layers is not None else classifier_linears(model)
-    pooled = find_pooled_input(model, images.to(device)) if fold_pooling else {}
-    options = {"ranks": ranks, "max_rank": max_rank, "eps": eps, "pooled": pooled}
-    compressed, report = compress_model(
-        model, layers, **options, decompose=decompose, contract=contract
-    )
-
-    def top1(net: nn.Module) -> float:
-        return evaluate(net, loaders["val"], device=device, metric=metric, topk=(1,))["top1"]
-
-    layer = cam_layer if cam_layer is not None else default_cam_layer(model)
-
-    def cams_of(net: nn.Module) -> Tensor:  # CAMs of the true class, (N, H, W)
-        return cam_fn(net, layer, images.to(device), targets=labels).cpu()
-
-    rows = [_row("original", model, top1(model))]
-    rows.append(_row("TT-compressed", compressed, top1(compressed)))
+    pooled = find_pooled_input(model, images.to(device))
+    compressed, report = compress_model(model, layers, max_rank=max_rank, eps=eps, pooled=pooled)
+    cam_layer = default_cam_layer(model)
+    cams_of = partial(_true_class_cams, cam_layer, images.to(device), labels)
+    rows = [_row("original", model, _top1(model, loaders, device))]
+    rows.append(_row("TT-compressed", compressed, _top1(compressed, loaders, device)))
     cams = {"original": cams_of(model), "compressed": cams_of(compressed)}
-    history, steps = [], (seed, train_step, metric, freeze)
+    history = []
     if finetune_epochs > 0:
-        stage = _finetune_stage(stage, config, finetune_epochs)
-        history = _finetune(compressed, loaders, stage, device, *steps)
+        stage = _finetune_stage(stage, None, finetune_epochs)
+        history = _finetune(compressed, loaders, stage, device)
         name = f"TT + head fine-tuned ({finetune_epochs} ep.)"
         rows.append(_row(name, compressed, history[-1]["val_top1"]))
         cams["finetuned"] = cams_of(compressed)
-    final = rows[-1]
+    pooled_inputs = {name: vars(inputs) for name, inputs in pooled.items()}
+    extra = dict(cam_layer=cam_layer, layers=layers, pooled=pooled_inputs, finetune_history=history)
+    extra.update(_change(rows[0], rows[-1]))
     if control and finetune_epochs > 0:  # how much the fine-tuning alone moves top-1
-        reference = copy.deepcopy(model)
-        top1_control = _finetune(reference, loaders, stage, device, *steps)[-1]["val_top1"]
-        rows.append(_row("original + head fine-tuned (control)", reference, top1_control))
+        rows.append(_control_row(model, loaders, stage, device))
     cam_rows = compare_cams(cams, labels, boxes=boxes)
-    result = _write_outputs(out_dir, rows, report, cams, cam_rows, images, compressed)
-    result.update(
-        cam_layer=layer,
-        layers=layers,
-        pooled={name: vars(inputs) for name, inputs in pooled.items()},
-        finetune_history=history,
-        classifier_reduction=rows[0]["classifier_parameters"] / final["classifier_parameters"],
-        top1_drop=rows[0]["top1"] - final["top1"],
-    )
-    text = json.dumps(result, indent=2, default=str)
-    write_text(out_dir / "summary.json", text)
-    log.info("compression: %s", rows)
-    return result
+    return _write_outputs(out_dir, rows, report, cams, cam_rows, images, compressed, extra)
 
 
 def classifier_linears(model: nn.Module) -> list[str]:
@@ -251,21 +215,50 @@ def _finetune_stage(
     return StageConfig(**{**vars(stage), "name": "finetune_tt", "epochs": epochs})
 
 
-def _finetune(compressed, loaders, stage, device, seed, train_step, metric, freeze) -> list[dict]:
-    if seed is not None:  # the same batches and dropout masks for every model fine-tuned
-        seed_everything(seed, deterministic=False)
-        for generator in loader_generators(loaders):
-            generator.manual_seed(seed)
-    return train_stage(
-        compressed,
-        {"train": loaders["train"], "val": loaders["val"]},
-        stage,
-        freeze=freeze,
-        device=device,
-        train_step=train_step,
-        metric=metric,
-        topk=(1,),
-    )
+def _finetune(
+    model: nn.Module,
+    loaders: Mapping[str, Iterable[tuple[Tensor, Tensor]]],
+    stage: StageConfig,
+    device: torch.device,
+) -> list[dict[str, Any]]:
+    """Fine-tune ``stage``'s parameters from the same seed: the same batches and dropout masks
+    for every model fine-tuned."""
+    seed_everything(FINETUNE_SEED, deterministic=False)
+    for generator in loader_generators(loaders):
+        generator.manual_seed(FINETUNE_SEED)
+    train = {"train": loaders["train"], "val": loaders["val"]}
+    return train_stage(model, train, stage, device=device, topk=(1,))
+
+
+def _control_row(
+    model: nn.Module,
+    loaders: Mapping[str, Iterable[tuple[Tensor, Tensor]]],
+    stage: StageConfig,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The row of a copy of the uncompressed model, fine-tuned like the compressed one."""
+    reference = copy.deepcopy(model)
+    top1 = _finetune(reference, loaders, stage, device)[-1]["val_top1"]
+    return _row("original + head fine-tuned (control)", reference, top1)
+
+
+def _change(original: dict[str, Any], final: dict[str, Any]) -> dict[str, float]:
+    """How many times fewer classifier parameters, and the top-1 lost, at the end."""
+    return {
+        "classifier_reduction": original["classifier_parameters"] / final["classifier_parameters"],
+        "top1_drop": original["top1"] - final["top1"],
+    }
+
+
+def _true_class_cams(layer: str, images: Tensor, labels: Tensor, model: nn.Module) -> Tensor:
+    """Grad-CAMs (N, H, W) of the true classes, on the CPU."""
+    return gradcam(model, layer, images, targets=labels).cpu()
+
+
+def _top1(
+    model: nn.Module, loaders: Mapping[str, Iterable[tuple[Tensor, Tensor]]], device: torch.device
+) -> float:
+    return evaluate(model, loaders["val"], device=device, topk=(1,))["top1"]
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:
@@ -277,14 +270,37 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_outputs(out_dir: Path, rows, report, cams, cam_rows, images, compressed) -> dict:
+def _write_outputs(
+    out_dir: Path,
+    rows: list[dict[str, Any]],
+    report: CompressionReport,
+    cams: Mapping[str, Tensor],
+    cam_rows: list[dict[str, Any]],
+    images: Tensor,
+    compressed: nn.Module,
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The tables, the fine-tuned weights, the CAM figure and summary.json; return the summary
+    (the table, the weights' size, the CAM means, then ``extra``)."""
     write_csv(rows, out_dir / "summary.csv")
-    text = _markdown(rows)
-    write_text(out_dir / "summary.md", text)
+    write_text(out_dir / "summary.md", _markdown(rows))
     write_csv(report.rows(), out_dir / "layers.csv")
     write_csv(cam_rows, out_dir / "cams.csv")
     state = copy.deepcopy(compressed).cpu().state_dict()
     atomic_write(out_dir / "compressed.pt", lambda tmp: torch.save(state, tmp))
+    save_figure(_cam_figure(images, cams, cam_rows), out_dir / "cams.png")
+    result = {"table": rows, "compressed_bytes": (out_dir / "compressed.pt").stat().st_size}
+    result.update(_cam_means(cam_rows))
+    result.update(extra)
+    write_text(out_dir / "summary.json", json.dumps(result, indent=2, default=str))
+    log.info("compression: %s", rows)
+    return result
+
+
+def _cam_figure(
+    images: Tensor, cams: Mapping[str, Tensor], cam_rows: list[dict[str, Any]]
+) -> Figure:
+    """The first three images' CAM panels, one per model."""
     panels, titles = [], []
     for k in range(min(3, len(images))):
         for name, maps in cams.items():
@@ -292,15 +308,18 @@ def _write_outputs(out_dir: Path, rows, report, cams, cam_rows, images, compress
             correlation = cam_rows[k].get(f"correlation_{name}")
             extra = "" if correlation is None else f" (correlation with original {correlation:.2f})"
             titles.append(f"image {k}: {name}{extra}")
-    figure = plot_cam_panels(panels, titles)
-    save_figure(figure, out_dir / "cams.png")
-    result = {"table": rows, "compressed_bytes": (out_dir / "compressed.pt").stat().st_size}
-    for key in cam_rows[0]:  # means over the images where the value is defined
+    return plot_cam_panels(panels, titles)
+
+
+def _cam_means(cam_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each CAM score's mean over the images where it is defined, and their number."""
+    means: dict[str, Any] = {}
+    for key in cam_rows[0]:
         if key.startswith(("correlation_", "pointing_", "mass_")):
             values = [float(row[key]) for row in cam_rows if not math.isnan(float(row[key]))]
-            result[f"cam_{key}_mean"] = sum(values) / len(values) if values else None
-            result[f"cam_{key}_images"] = len(values)
-    return result
+            means[f"cam_{key}_mean"] = sum(values) / len(values) if values else None
+            means[f"cam_{key}_images"] = len(values)
+    return means
 
 
 def run_compress_checkpoint(
@@ -308,19 +327,34 @@ def run_compress_checkpoint(
     data_root: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,
+    layers: Sequence[str] | None = None,
+    max_rank: int | None = None,
+    eps: float | None = None,
+    finetune_epochs: int = 1,
+    stage: StageConfig | None = None,
+    control: bool = False,
     device: torch.device | str | None = None,
-    num_workers: int = 0,
-    **options: Any,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """``run_compress`` on a training checkpoint and its Tiny ImageNet folder.
 
-    The saved config rebuilds the training split (fine-tuning data) and the head stage; top-1
-    is measured on the official val split, whose boxes score the CAMs. ``options`` go to
-    ``run_compress``.
+    The saved config rebuilds the training split (fine-tuning data) and, unless ``stage`` is
+    given, the head stage; top-1 is measured on the official val split, whose boxes score the
+    CAMs.
     """
     model, config = model_from_checkpoint(checkpoint, device=device)
-    data = tiny_imagenet_per_sample(config, data_root, num_workers=num_workers)
-    loaders = {"train": data.loaders["train"], "val": data.test_loader}
-    options.setdefault("boxes", TinyImageNet(data_root, "val").boxes())
-    options.setdefault("stage", _finetune_stage(None, config, options.get("finetune_epochs", 1)))
-    return run_compress(model, loaders, out_dir, device=device, **options)
+    data = tiny_imagenet_per_sample(config, data_root)
+    return run_compress(
+        model,
+        {"train": data.loaders["train"], "val": data.test_loader},
+        out_dir,
+        layers=layers,
+        max_rank=max_rank,
+        eps=eps,
+        finetune_epochs=finetune_epochs,
+        stage=_finetune_stage(stage, config, finetune_epochs),
+        control=control,
+        boxes=TinyImageNet(data_root, "val").boxes(),
+        device=device,
+        overwrite=overwrite,
+    )

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,24 @@ from course_lib.pipelines.compress import run_compress_checkpoint
 from course_lib.pipelines.data import run_data_pipeline
 from course_lib.pipelines.explain import run_explain
 from course_lib.pipelines.features import run_features
+from course_lib.pipelines.training import pipeline_device
 from course_lib.pipelines.transfer import run_transfer
 from course_lib.report import Section, write_report
 
 log = logging.getLogger(__name__)
 
 #: What a demo writes in its folder; ``overwrite`` replaces these and leaves anything else.
-DEMO_OUTPUTS = ("data", "data_pipeline", "transfer", "features", "age", "explain", "compress",
-                "grading", "report.html")  # fmt: skip
+DEMO_OUTPUTS = (
+    "data",
+    "data_pipeline",
+    "transfer",
+    "features",
+    "age",
+    "explain",
+    "compress",
+    "grading",
+    "report.html",
+)
 #: The assignment whose student bundle the demo builds and grades.
 DEMO_ASSIGNMENT = "a2_transfer"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,72 +70,79 @@ def run_demo(
     ``quick`` is a smoke run (smaller synthetic data, one epoch per training stage) that
     checks every step and the report in a fraction of the time. An existing non-empty
     ``out_dir`` needs ``overwrite``, which replaces what a demo writes there and nothing else.
+    ``device`` defaults to the CPU.
     """
     out = prepare_demo_dir(out_dir, overwrite=overwrite)
-    real = data_root is not None
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    epochs = 1 if quick else None
     tiny, cacd = _datasets(out / "data", data_root, cacd_root, quick=quick)
-    steps: list[tuple[str, Any]] = []
-    sections: list[Section] = []
-
-    def step(name: str, run, *args, **kwargs):
-        started = time.perf_counter()
-        log.info("demo: %s ...", name)
-        result = run(*args, **kwargs)
-        steps.append((name, round(time.perf_counter() - started, 1)))
-        return result
-
-    data = step("data", run_data_pipeline, tiny, out / "data_pipeline")
-    sections.append(_data_section(data))
-
-    transfer_config = "transfer_vgg16" if real else "transfer_demo"
-    transfer = step(
-        "transfer", run_transfer, transfer_config, data_root=tiny, out_dir=out / "transfer",
-        device=device, epochs=epochs, cache_dir=out / "data_pipeline" / "cache",
-    )  # fmt: skip
-    sections.append(_training_section("2. Transfer learning", out / "transfer", transfer))
-    checkpoint = out / "transfer" / "checkpoints" / "last.pt"
-    model, _ = model_from_checkpoint(checkpoint, device=device)
-
-    feature_model = load_torchvision("vgg16", weights="IMAGENET1K_V1") if real else model
-    features = step(
-        "features", run_features, tiny, out / "features", model=feature_model, device=device,
-        num_clusters=30 if real else 4,
-    )  # fmt: skip
-    sections.append(_features_section(features))
-
-    age_config = "age_convnext_tiny" if cacd_root is not None else "age_demo"
-    age = step(
-        "age", run_age, age_config, data_root=cacd, out_dir=out / "age", device=device,
-        epochs=epochs,
-    )  # fmt: skip
-    sections.append(_training_section("4. Age groups (CACD)", out / "age", age))
-
-    val = TinyImageNet(tiny, "val", transform=val_transform())
-    explain = step("explain", run_explain, model, val, out / "explain", device=device)
-    sections.append(_explain_section(out / "explain", explain))
-
-    compress = step(
-        "compress", run_compress_checkpoint, checkpoint, tiny, out / "compress",
-        **({"eps": 0.3} if real else {"max_rank": 16}), device=device,
-    )  # fmt: skip
-    sections.append(_compress_section(out / "compress", compress))
-
-    grading = step("grading", grade_assignment, out / "grading")
-    sections.append(grading)
-    sections.append(
-        Section("Run", tables=[("seconds per step", pd.DataFrame(steps, columns=["step", "s"]))])
+    results, seconds = _run_steps(
+        out,
+        tiny,
+        cacd,
+        device=pipeline_device(device),
+        epochs=1 if quick else None,
+        real_tiny=data_root is not None,
+        real_cacd=cacd_root is not None,
     )
+    sections = [
+        _data_section(results["data"]),
+        _training_section("2. Transfer learning", out / "transfer", results["transfer"]),
+        _features_section(results["features"]),
+        _training_section("4. Age groups (CACD)", out / "age", results["age"]),
+        _explain_section(out / "explain", results["explain"]),
+        _compress_section(out / "compress", results["compress"]),
+        results["grading"],
+        Section("Run", tables=[("seconds per step", pd.DataFrame(seconds, columns=["step", "s"]))]),
+    ]
     report = write_report(sections, out / "report.html", title="Image recognition course demo")
     return {
         "report": report,
-        "seconds": dict(steps),
-        "transfer_test": transfer["test"],
-        "age_test": age["test"],
-        "compression": compress["table"],
-        "grading": grading.tables[0][0],
+        "seconds": dict(seconds),
+        "transfer_test": results["transfer"]["test"],
+        "age_test": results["age"]["test"],
+        "compression": results["compress"]["table"],
+        "grading": results["grading"].tables[0][0],
     }
+
+
+def _run_steps(
+    out: Path,
+    tiny: Path,
+    cacd: Path,
+    *,
+    device: torch.device,
+    epochs: int | None,
+    real_tiny: bool,
+    real_cacd: bool,
+) -> tuple[dict[str, Any], list[tuple[str, float]]]:
+    """Run each pipeline in turn (the articles' models on real data, small ones on synthetic
+    data); return their results by step name and the seconds each took."""
+    results: dict[str, Any] = {}
+    seconds: list[tuple[str, float]] = []
+
+    def step(name: str, run: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        log.info("demo: %s ...", name)
+        results[name] = run(*args, **kwargs)
+        seconds.append((name, round(time.perf_counter() - started, 1)))
+
+    step("data", run_data_pipeline, tiny, out / "data_pipeline")
+    config = "transfer_vgg16" if real_tiny else "transfer_demo"
+    training = {"device": device, "epochs": epochs}
+    options = {**training, "cache_dir": out / "data_pipeline" / "cache"}
+    step("transfer", run_transfer, config, data_root=tiny, out_dir=out / "transfer", **options)
+    checkpoint = out / "transfer" / "checkpoints" / "last.pt"
+    model, _ = model_from_checkpoint(checkpoint, device=device)
+    feature_model = load_torchvision("vgg16", weights="IMAGENET1K_V1") if real_tiny else model
+    options = {"device": device, "num_clusters": 30 if real_tiny else 4}
+    step("features", run_features, tiny, out / "features", model=feature_model, **options)
+    config = "age_convnext_tiny" if real_cacd else "age_demo"
+    step("age", run_age, config, data_root=cacd, out_dir=out / "age", **training)
+    val = TinyImageNet(tiny, "val", transform=val_transform())
+    step("explain", run_explain, model, val, out / "explain", device=device)
+    options = {"device": device, **({"eps": 0.3} if real_tiny else {"max_rank": 16})}
+    step("compress", run_compress_checkpoint, checkpoint, tiny, out / "compress", **options)
+    step("grading", grade_assignment, out / "grading")
+    return results, seconds
 
 
 def prepare_demo_dir(out_dir: str | os.PathLike, *, overwrite: bool) -> Path:
@@ -193,11 +211,8 @@ def _autograder(*args: str) -> None:
 
 
 def _data_section(data: dict[str, Any]) -> Section:
-    counts = pd.DataFrame(
-        [(key, data[key]) for key in ("num_classes", "train_images", "val_images",
-                                      "grayscale_images", "skipped_images")],
-        columns=["", "count"],
-    )  # fmt: skip
+    keys = ("num_classes", "train_images", "val_images", "grayscale_images", "skipped_images")
+    counts = pd.DataFrame([(key, data[key]) for key in keys], columns=["", "count"])
     return Section(
         "1. Tiny ImageNet layout",
         text="Val labels recovered from val_annotations.txt; 95/5 seeded split of train.",
@@ -223,15 +238,17 @@ def _features_section(result: dict[str, Any]) -> Section:
     figures = [*result["similar"], result["pca"], result["tsne"], result["canvas"]]
     if result.get("descriptions_tsne"):
         figures.append(result["descriptions_tsne"])
-    retrieval = pd.DataFrame(
-        [{"k": result["k"], "precision@k": round(result["precision_at_k"], 4),
-          "chance": round(result["chance_precision"], 4), "layer": result["layer"]}]
-    )  # fmt: skip
+    retrieval = {
+        "k": result["k"],
+        "precision@k": round(result["precision_at_k"], 4),
+        "chance": round(result["chance_precision"], 4),
+        "layer": result["layer"],
+    }
     clusters = Path(result["clusters"]).read_text() if result.get("clusters") else ""
     return Section(
         "3. Feature similarity and class-description clusters",
         figures=[Path(f) for f in figures],
-        tables=[("retrieval by cosine similarity", retrieval)],
+        tables=[("retrieval by cosine similarity", pd.DataFrame([retrieval]))],
         preformatted=clusters,
     )
 
@@ -247,13 +264,11 @@ def _explain_section(folder: Path, result: dict[str, Any]) -> Section:
 
 
 def _compress_section(folder: Path, result: dict[str, Any]) -> Section:
+    scores = ("correlation", "pointing", "mass")
     cams = [
-        {"model": model, **{
-            score: result.get(f"cam_{score}_{model}_mean")
-            for score in ("correlation", "pointing", "mass")
-        }}
+        {"model": model, **{score: result.get(f"cam_{score}_{model}_mean") for score in scores}}
         for model in ("original", "compressed", "finetuned")
-    ]  # fmt: skip
+    ]
     return Section(
         "5b. Tensor-train compression of the head",
         text=f"{result['classifier_reduction']:.1f}x fewer classifier parameters; top-1 "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +27,24 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from course_lib.checkpoint import model_from_checkpoint
 from course_lib.data.tiny_imagenet import TinyImageNet
-from course_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, val_transform
+from course_lib.data.transforms import val_transform
 from course_lib.explain import (
     cam_mass_in_box,
     default_cam_layer,
     eval_mode,
     gradcam,
     pointing_game,
-    scale_boxes,
 )
 from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_text
 from course_lib.history import write_csv
 from course_lib.models import uses_log_probs
+from course_lib.pipelines.training import pipeline_device
 from course_lib.viz.cams import cam_panel, cam_title, plot_cam_panels
 
 log = logging.getLogger(__name__)
+
+#: Images per forward pass when predicting and computing CAMs.
+BATCH_SIZE = 64
 
 
 def run_explain(
@@ -54,69 +57,73 @@ def run_explain(
     num_correct: int = 2,
     num_wrong: int = 2,
     max_scan: int = 256,
-    boxes: Sequence[Sequence[int]] | Tensor | None = None,
-    box_image_size: tuple[int, int] | None = None,
-    class_names: Sequence[str] | None = None,
-    batch_size: int = 64,
     device: torch.device | str | None = None,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
     overwrite: bool = False,
-    cam_fn: Callable[..., Tensor] = gradcam,
 ) -> dict[str, Any]:
     """Grad-CAM panels and localisation scores of ``dataset`` (``(image, label)`` items).
 
     ``indices`` chooses the images to draw; otherwise the first ``num_correct`` correct and
-    ``num_wrong`` wrong predictions among the first ``max_scan`` images. ``boxes`` (one
-    inclusive ``x0 y0 x1 y1`` per dataset item; default ``dataset.boxes()`` when it exists)
-    refer to images of ``box_image_size`` (default: the model's input size). ``target_layer``
-    defaults to the last non-pooling layer of ``model.features``. ``cam_fn`` replaces
-    ``gradcam`` (e.g. by a student's version).
+    ``num_wrong`` wrong predictions among the first ``max_scan`` images. The maps are scored
+    against ``dataset.boxes()`` (inclusive ``x0 y0 x1 y1`` per item) when it exists.
+    ``target_layer`` defaults to the last non-pooling layer of ``model.features``, ``device``
+    to the model's.
     """
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
-    if device is not None:
-        model = model.to(device)
+    model = model.to(pipeline_device(device, model))
     layer = target_layer if target_layer is not None else default_cam_layer(model)
     scanned = list(indices) if indices is not None else list(range(min(len(dataset), max_scan)))
     if not scanned:
         raise ValueError("no images to explain: the dataset is empty or indices is empty")
-    images, labels = _load(dataset, scanned, batch_size)  # (N, 3, H, W), (N,)
-    probs = predict_probabilities(model, images, batch_size=batch_size)  # (N, C)
-    preds = probs.argmax(dim=1)
-    device = next(model.parameters()).device
-    cams = []  # the CAM of the predicted class of each image
-    for batch, targets in zip(images.split(batch_size), preds.split(batch_size), strict=True):
-        cams.append(cam_fn(model, layer, batch.to(device), targets=targets).cpu())
-    cams = torch.cat(cams)  # (N, H, W)
-    rows = [
-        {"index": i, "label": int(y), "pred": int(p), "prob": round(float(probs[k, p]), 4),
-         "correct": bool(y == p)}
-        for k, (i, y, p) in enumerate(zip(scanned, labels, preds, strict=True))
-    ]  # fmt: skip
-    box_tensor = _boxes_for(dataset, boxes, scanned, box_image_size, tuple(images.shape[-2:]))
-    if box_tensor is not None:
-        hits, mass = pointing_game(cams, box_tensor), cam_mass_in_box(cams, box_tensor)
-        for row, hit, inside in zip(rows, hits.tolist(), mass.tolist(), strict=True):
-            row.update(pointing_hit=hit, mass_in_box=round(inside, 4))
+    images, labels = _load(dataset, scanned)  # (N, 3, H, W), (N,)
+    rows, cams = explain_images(model, layer, images, labels, scanned)
+    boxes = _boxes_for(dataset, scanned)
+    box_scores = _score_boxes(rows, cams, boxes) if boxes is not None else {}
     chosen = (
         list(range(len(scanned))) if indices is not None else _pick(rows, num_correct, num_wrong)
     )
-    names = class_names or getattr(dataset, "class_names", None)
-    result = _draw(out_dir, images, cams, rows, chosen, names, mean=mean, std=std)
+    result = _draw(out_dir, images, cams, rows, chosen, getattr(dataset, "class_names", None))
     write_csv(rows, out_dir / "localisation.csv")
     result.update(
         target_layer=layer if isinstance(layer, str) else type(layer).__name__,
         scanned=len(rows),
         top1=sum(row["correct"] for row in rows) / len(rows),
         localisation="localisation.csv",
+        **box_scores,
     )
-    if box_tensor is not None:
-        result["pointing_game"] = sum(row["pointing_hit"] for row in rows) / len(rows)
-        result["mass_in_box"] = sum(row["mass_in_box"] for row in rows) / len(rows)
-    text = json.dumps(result, indent=2)
-    write_text(out_dir / "summary.json", text)
+    write_text(out_dir / "summary.json", json.dumps(result, indent=2))
     log.info("Grad-CAM at %s on %d images: %s", result["target_layer"], len(rows), result)
     return result
+
+
+def explain_images(
+    model: nn.Module,
+    layer: str | nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    indices: Sequence[int],
+) -> tuple[list[dict[str, Any]], Tensor]:
+    """Predict ``images`` and take the Grad-CAM of each predicted class at ``layer``.
+
+    Returns one row per image (``index``, ``label``, ``pred``, ``prob``, ``correct``) and the
+    CAMs (N, H, W) on the CPU.
+    """
+    probs = predict_probabilities(model, images, batch_size=BATCH_SIZE)  # (N, C)
+    preds = probs.argmax(dim=1)
+    device = next(model.parameters()).device
+    cams = []  # the CAM of the predicted class of each image
+    for batch, targets in zip(images.split(BATCH_SIZE), preds.split(BATCH_SIZE), strict=True):
+        cams.append(gradcam(model, layer, batch.to(device), targets=targets).cpu())
+    rows = [
+        {
+            "index": i,
+            "label": int(y),
+            "pred": int(p),
+            "prob": round(float(probs[k, p]), 4),
+            "correct": bool(y == p),
+        }
+        for k, (i, y, p) in enumerate(zip(indices, labels, preds, strict=True))
+    ]
+    return rows, torch.cat(cams)
 
 
 def predict_probabilities(model: nn.Module, images: Tensor, *, batch_size: int = 64) -> Tensor:
@@ -132,28 +139,28 @@ def save_png(array, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
-def _load(dataset: Dataset, indices: list[int], batch_size: int) -> tuple[Tensor, Tensor]:
-    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False)
+def _load(dataset: Dataset, indices: list[int]) -> tuple[Tensor, Tensor]:
+    loader = DataLoader(Subset(dataset, indices), batch_size=BATCH_SIZE, shuffle=False)
     images, labels = zip(*loader, strict=True)
     return torch.cat(images), torch.cat([torch.as_tensor(y) for y in labels])
 
 
-def _boxes_for(
-    dataset: Dataset,
-    boxes: Sequence[Sequence[int]] | Tensor | None,
-    scanned: list[int],
-    box_image_size: tuple[int, int] | None,
-    image_size: tuple[int, int],
-) -> Tensor | None:
-    """The boxes of the scanned images in CAM pixels, or None when there are none."""
-    if boxes is None and callable(getattr(dataset, "boxes", None)):
-        boxes = dataset.boxes()
-    if boxes is None:
-        return None
-    boxes = torch.as_tensor(boxes).reshape(-1, 4)[scanned]
-    if box_image_size is not None and tuple(box_image_size) != image_size:
-        boxes = scale_boxes(boxes, tuple(box_image_size), image_size)
-    return boxes
+def _boxes_for(dataset: Dataset, scanned: list[int]) -> Tensor | None:
+    """The boxes of the scanned images, or None when the dataset has none."""
+    boxes = dataset.boxes() if callable(getattr(dataset, "boxes", None)) else None
+    return None if boxes is None else torch.as_tensor(boxes).reshape(-1, 4)[scanned]
+
+
+def _score_boxes(rows: list[dict[str, Any]], cams: Tensor, boxes: Tensor) -> dict[str, float]:
+    """Add each image's pointing-game hit and CAM mass in its box to its row; return the
+    means."""
+    hits, mass = pointing_game(cams, boxes), cam_mass_in_box(cams, boxes)
+    for row, hit, inside in zip(rows, hits.tolist(), mass.tolist(), strict=True):
+        row.update(pointing_hit=hit, mass_in_box=round(inside, 4))
+    return {
+        "pointing_game": sum(row["pointing_hit"] for row in rows) / len(rows),
+        "mass_in_box": sum(row["mass_in_box"] for row in rows) / len(rows),
+    }
 
 
 def _pick(rows: list[dict[str, Any]], num_correct: int, num_wrong: int) -> list[int]:
@@ -172,15 +179,12 @@ def _draw(
     rows: list[dict[str, Any]],
     chosen: list[int],
     names: Sequence[str] | None,
-    *,
-    mean: Sequence[float],
-    std: Sequence[float],
 ) -> dict[str, Any]:
     """Save one panel per chosen image and the titled figure of all of them."""
     panels, titles, files = [], [], []
     for k in chosen:
         row = rows[k]
-        panel = cam_panel(images[k], cams[k], mean=mean, std=std)
+        panel = cam_panel(images[k], cams[k])
         files.append(str(save_png(panel, out_dir / "panels" / f"{row['index']}.png")))
         predicted = names[row["pred"]] if names else str(row["pred"])
         true = names[row["label"]] if names else str(row["label"])
@@ -202,11 +206,22 @@ def run_explain_checkpoint(
     data_root: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,
-    split: str = "val",
+    indices: Sequence[int] | None = None,
+    target_layer: str | None = None,
+    max_scan: int = 256,
     device: torch.device | str | None = None,
-    **options: Any,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """``run_explain`` on a training checkpoint and a split of its Tiny ImageNet folder."""
+    """``run_explain`` on a training checkpoint and the val split of its Tiny ImageNet folder."""
     model, _ = model_from_checkpoint(checkpoint, device=device)
-    dataset = TinyImageNet(data_root, split, transform=val_transform())
-    return run_explain(model, dataset, out_dir, device=device, **options)
+    dataset = TinyImageNet(data_root, "val", transform=val_transform())
+    return run_explain(
+        model,
+        dataset,
+        out_dir,
+        target_layer=target_layer,
+        indices=indices,
+        max_scan=max_scan,
+        device=device,
+        overwrite=overwrite,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from course_lib.checkpoint import model_from_checkpoint
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import val_transform
 from course_lib.features import (
-    canvas_positions,
     cosine_similarity_matrix,
     default_feature_layer,
     extract_features,
@@ -36,17 +35,18 @@ from course_lib.features import (
 )
 from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_text
 from course_lib.models import load_torchvision
-from course_lib.text import (
-    cluster_classes,
-    format_clusters,
-    mean_pool,
-    sentence_vectors,
-    short_name,
-)
+from course_lib.text import cluster_classes, format_clusters, sentence_vectors, short_name
 from course_lib.viz.embeddings import plot_text_map, scatter_by_label, thumbnail_canvas
 from course_lib.viz.similarity import plot_similar
 
 log = logging.getLogger(__name__)
+
+#: Seeds the choice of images and queries, t-SNE and K-Means.
+SEED = 0
+#: Images per forward pass when extracting features.
+BATCH_SIZE = 64
+#: Pixel sizes of the t-SNE thumbnail canvas and of each thumbnail on it.
+CANVAS_SIZE, THUMB_SIZE = (1000, 1000), (50, 50)
 
 
 def run_features(
@@ -55,88 +55,42 @@ def run_features(
     *,
     model: nn.Module,
     device: torch.device | str | None = None,
-    layer: str | None = None,
     split: str = "val",
     image_size: int | None = None,
     max_images: int | None = 300,
-    batch_size: int = 64,
     num_queries: int = 4,
     k: int = 5,
     descriptions: Sequence[str] | None = None,
     text_encoder: str | tuple[Any, nn.Module] = "tfidf",
     num_clusters: int = 30,
-    canvas_size: tuple[int, int] = (1000, 1000),
-    thumb_size: tuple[int, int] = (50, 50),
-    seed: int = 0,
     overwrite: bool = False,
-    extract: Callable = extract_features,
-    similarity_fn: Callable = cosine_similarity_matrix,
-    neighbours: Callable = most_similar,
-    positions: Callable = canvas_positions,
-    pool: Callable = mean_pool,
-    cluster: Callable = cluster_classes,
 ) -> dict[str, Any]:
     """Run the feature-similarity pipeline on ``data`` and write its outputs into ``out_dir``.
 
     ``data`` is a dataset of ``(image, label)`` or a Tiny ImageNet root (its ``split``, resized
-    to ``image_size`` when given). ``layer=None`` takes fc7 or the layer before the last Linear.
-    ``max_images`` caps the images by a seeded random choice. ``descriptions`` (one per class,
-    default: the dataset's ``descriptions``) name the classes in the figures and are encoded
-    with ``text_encoder`` and clustered into ``num_clusters`` groups (at most one per class).
-    The graded steps can be swapped for a student's versions through the last keywords.
+    to ``image_size`` when given). Features come from fc7 or the layer before the last Linear,
+    on ``device`` (default: the model's), for at most ``max_images`` (a seeded random choice);
+    ``num_queries`` are drawn with their ``k`` most similar. ``descriptions`` (one per class,
+    default: the dataset's) name the classes and are clustered into ``num_clusters`` groups.
     """
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
-    if isinstance(data, (str, Path)):
-        dataset = _load_dataset(data, split=split, image_size=image_size)
-    else:
-        dataset = data
-    indices = _choose(len(dataset), max_images, seed=seed)
-    layer = layer if layer is not None else default_feature_layer(model)
-    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False)
-    features, labels = extract(model, loader, layer=layer, device=device)  # (N, D), (N,)
-    log.info("extracted %s features of shape %s", layer, tuple(features.shape))
-    payload = {"features": features, "labels": labels, "indices": indices, "layer": layer}
-    result: dict[str, Any] = {
-        "layer": layer,
-        "features": str(atomic_write(out_dir / "features.pt", lambda p: torch.save(payload, p))),
-    }
-
-    if descriptions is None:
-        descriptions = getattr(dataset, "descriptions", None)
+    dataset = _load_dataset(data, split, image_size) if isinstance(data, str | Path) else data
+    indices = _choose(len(dataset), max_images, seed=SEED)
+    features, labels, result = _extract(model, dataset, indices, out_dir, device)  # (N, D), (N,)
+    descriptions = getattr(dataset, "descriptions", None) if descriptions is None else descriptions
     short = _short_names(dataset, descriptions)
-    captions = [short[label] if short else str(label) for label in labels.tolist()]
-
-    def image(position: int) -> Image.Image:
-        return _image_at(dataset, indices[position])
-
-    similarity = similarity_fn(features)  # (N, N)
+    images = [_image_at(dataset, index) for index in indices]
+    similarity = cosine_similarity_matrix(features)  # (N, N)
     k = min(k, len(indices) - 1)
-    queries = np.random.default_rng(seed).choice(
-        len(indices), size=min(num_queries, len(indices)), replace=False
-    )
-    result["similar"] = [
-        _write_similar(out_dir, similarity, int(query), k, neighbours, image, captions)
-        for query in queries
-    ]
-    tsne = tsne_2d(features, seed=seed)
-    for name, method, coords in (("pca", "PCA", pca_2d(features)), ("tsne", "t-SNE", tsne)):
-        title = f"{method} of features ({layer})"
-        fig = scatter_by_label(coords, labels, class_names=short, title=title, axis_name=method)
-        result[name] = str(save_figure(fig, out_dir / f"{name}.png"))
-    thumbs = [image(i) for i in range(len(indices))]
-    canvas = thumbnail_canvas(
-        thumbs, tsne, canvas_size=canvas_size, thumb_size=thumb_size, positions=positions
-    )
-    result["canvas"] = str(atomic_write(out_dir / "tsne_canvas.png", canvas.save))
-
-    result.update(
-        _describe_classes(descriptions, out_dir, text_encoder, num_clusters, seed, pool, cluster)
-    )
+    captions = [short[label] if short else str(label) for label in labels.tolist()]
+    result["similar"] = _write_similar(out_dir, similarity, num_queries, k, images, captions)
+    result.update(_write_maps(out_dir, features, labels, result["layer"], short, images))
+    result.update(_describe_classes(descriptions, out_dir, text_encoder, num_clusters))
     result.update(
         num_images=len(indices),
         feature_dim=features.shape[1],
         k=k,
-        precision_at_k=precision_at_k(similarity, labels, k=k, neighbours=neighbours),
+        precision_at_k=precision_at_k(similarity, labels, k=k),
         chance_precision=_chance_precision(labels),
     )
     summary = json.dumps(result, indent=2) + "\n"
@@ -147,25 +101,68 @@ def run_features(
     return result
 
 
+def _extract(
+    model: nn.Module,
+    dataset: Dataset,
+    indices: list[int],
+    out_dir: Path,
+    device: torch.device | str | None,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Features (N, D) and labels (N,) of the chosen images at fc7 (or the layer before the last
+    Linear), also saved as ``features.pt``; the layer and the file's path."""
+    layer = default_feature_layer(model)
+    loader = DataLoader(Subset(dataset, indices), batch_size=BATCH_SIZE, shuffle=False)
+    features, labels = extract_features(model, loader, layer=layer, device=device)
+    log.info("extracted %s features of shape %s", layer, tuple(features.shape))
+    payload = {"features": features, "labels": labels, "indices": indices, "layer": layer}
+    saved = atomic_write(out_dir / "features.pt", lambda path: torch.save(payload, path))
+    return features, labels, {"layer": layer, "features": str(saved)}
+
+
 def _write_similar(
     out_dir: Path,
     similarity: torch.Tensor,
-    query: int,
+    num_queries: int,
     k: int,
-    neighbours: Callable,
-    image: Callable[[int], Image.Image],
+    images: Sequence[Image.Image],
     captions: Sequence[str],
-) -> str:
-    """The query and its ``k`` most similar images, as ``similar_<query>.png``."""
-    found, scores = neighbours(similarity, query, k)
-    fig = plot_similar(
-        image(query),
-        [image(i) for i in found],
-        scores,
-        query_title=f"query\n{captions[query]}",
-        names=[captions[i] for i in found],
-    )
-    return str(save_figure(fig, out_dir / f"similar_{query:04d}.png"))
+) -> list[str]:
+    """``num_queries`` seeded random queries, each with its ``k`` most similar images, as
+    ``similar_<query>.png``."""
+    count = len(images)
+    queries = np.random.default_rng(SEED).choice(count, size=min(num_queries, count), replace=False)
+    paths = []
+    for query in map(int, queries):
+        found, scores = most_similar(similarity, query, k)
+        fig = plot_similar(
+            images[query],
+            [images[i] for i in found],
+            scores,
+            query_title=f"query\n{captions[query]}",
+            names=[captions[i] for i in found],
+        )
+        paths.append(str(save_figure(fig, out_dir / f"similar_{query:04d}.png")))
+    return paths
+
+
+def _write_maps(
+    out_dir: Path,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    layer: str,
+    names: Sequence[str] | None,
+    images: Sequence[Image.Image],
+) -> dict[str, str]:
+    """PCA and t-SNE scatter plots of the features, and the t-SNE map of thumbnails."""
+    tsne = tsne_2d(features, seed=SEED)
+    paths = {}
+    for name, method, coords in (("pca", "PCA", pca_2d(features)), ("tsne", "t-SNE", tsne)):
+        title = f"{method} of features ({layer})"
+        fig = scatter_by_label(coords, labels, class_names=names, title=title, axis_name=method)
+        paths[name] = str(save_figure(fig, out_dir / f"{name}.png"))
+    canvas = thumbnail_canvas(images, tsne, canvas_size=CANVAS_SIZE, thumb_size=THUMB_SIZE)
+    paths["canvas"] = str(atomic_write(out_dir / "tsne_canvas.png", canvas.save))
+    return paths
 
 
 def _describe_classes(
@@ -173,21 +170,18 @@ def _describe_classes(
     out_dir: Path,
     encoder: str | tuple[Any, nn.Module],
     num_clusters: int,
-    seed: int,
-    pool: Callable,
-    cluster: Callable,
 ) -> dict[str, Any]:
     """Sentence vectors of the class descriptions, their K-Means clusters and t-SNE map."""
     if not descriptions or len(descriptions) < 3:
         log.info("class descriptions skipped: fewer than 3 descriptions available")
         return {"clusters": None, "descriptions_tsne": None, "num_clusters": 0}
-    vectors = sentence_vectors(descriptions, encoder=encoder, pool=pool)  # (C, D)
+    vectors = sentence_vectors(descriptions, encoder=encoder)  # (C, D)
     names = _unique([short_name(description) for description in descriptions])
-    clusters = cluster(vectors, names, k=min(num_clusters, len(names)), seed=seed)
+    clusters = cluster_classes(vectors, names, k=min(num_clusters, len(names)), seed=SEED)
     text = format_clusters(clusters) + "\n"
     groups = {name: cluster_id for cluster_id, group in clusters.items() for name in group}
     fig = plot_text_map(
-        tsne_2d(vectors, seed=seed),
+        tsne_2d(vectors, seed=SEED),
         names,
         groups=[groups[name] for name in names],
         title="t-SNE of class descriptions, coloured by K-Means cluster",
@@ -199,7 +193,7 @@ def _describe_classes(
     }
 
 
-def _load_dataset(root: str | Path, *, split: str, image_size: int | None) -> Dataset:
+def _load_dataset(root: str | Path, split: str, image_size: int | None) -> Dataset:
     """A split of a Tiny ImageNet folder as normalised tensors, resized when asked."""
     transform = val_transform()
     if image_size is not None:
