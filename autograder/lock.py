@@ -28,9 +28,6 @@ LOCK = REPO / "requirements" / "gradescope.txt"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: Dependencies in pyproject.toml that run notebooks (nbgrader's side), not the grader.
 NOTEBOOK_STACK = {"nbgrader", "nbclient", "ipykernel"}
-#: Imported by the grader but reached in pyproject.toml only through ipykernel: extract.py
-#: rewrites IPython syntax (``%magic``) with IPython's own transformer.
-ALSO_NEEDED = ("ipython",)
 CPU_WHEELS = ("torch", "torchvision")
 #: Requirements of a CUDA build of torch that its CPU wheel does not have.
 GPU_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton|pytorch-triton.*)$")
@@ -50,8 +47,7 @@ def runtime_roots() -> list[str]:
         import tomli as tomllib
     with open(REPO / "pyproject.toml", "rb") as handle:
         dependencies = tomllib.load(handle)["project"]["dependencies"]
-    roots = [d for d in dependencies if _name(d) not in NOTEBOOK_STACK]
-    return roots + list(ALSO_NEEDED)
+    return [d for d in dependencies if _name(d) not in NOTEBOOK_STACK]
 
 
 def _name(requirement: str) -> str:
