@@ -11,6 +11,7 @@ so that the student edition of a checks module can drop them (:func:`strip_hidde
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.util
@@ -173,15 +174,31 @@ def strip_hidden_tests(text: str) -> str:
     return "".join(kept)
 
 
-def public_spec_hash(assignment: str) -> str:
-    """sha256 of the public checks: the module without hidden tests, the shared helpers.
+def families_of(assignment: str) -> list[Path]:
+    """The family modules the checks of ``assignment`` import, directly or through each other."""
+    pending, found = [CHECKS_DIR / f"{assignment}.py"], set()
+    while pending:
+        tree = ast.parse(pending.pop().read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            if module and module.startswith("autograder.checks.families."):
+                path = FAMILIES / f"{module.rsplit('.', 1)[1]}.py"
+                if path not in found:
+                    found.add(path)
+                    pending.append(path)
+    return sorted(found)
 
-    This is what pins a file of public references to the checks it was made for.
+
+def public_spec_hash(assignment: str) -> str:
+    """sha256 of the public checks: the module without hidden tests, the helpers it uses.
+
+    This is what pins a file of public references to the checks it was made for; a change in
+    another assignment's families leaves it as it is.
     """
     digest = hashlib.sha256()
     text = (CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")
     digest.update(strip_hidden_tests(text).encode())
-    for path in [CHECKS_DIR / "common.py", *sorted(FAMILIES.glob("*.py"))]:
+    for path in [CHECKS_DIR / "common.py", *families_of(assignment)]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -194,7 +211,7 @@ def grader_sha256(checks: Checks) -> str:
     made under another hash is out of date.
     """
     paths = [CHECKS_DIR / f"{checks.assignment}.py", CHECKS_DIR / "common.py"]
-    paths += [*sorted(FAMILIES.glob("*.py")), Path(asserts.__file__)]
+    paths += [*families_of(checks.assignment), Path(asserts.__file__)]
     for module in sorted(set(checks.functions.values())):
         spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None:

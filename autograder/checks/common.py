@@ -73,25 +73,34 @@ def family(
     timeout: float = 10.0,
     reference: bool = True,
 ) -> Callable[..., Case]:
-    """A maker of cases of ``function`` that differ by title, inputs options and visibility.
+    """A maker of cases of ``function`` that differ by title, inputs and visibility.
 
-    ``make(title, options=None, *, hidden=False, **more)``: the inputs are
-    ``inputs(workdir, **options, **more)``; ``compare=``/``reference=``/``points=`` override.
+    ``make(title, options=None, *, hidden=False, compare=None, reference=None, points=None,
+    **params)``: the inputs are ``inputs(workdir, **options, **params)``; ``compare``,
+    ``reference`` and ``points`` replace the family's when given.
     """
+    family_compare, family_points, family_reference = compare, points, reference
 
-    def make(title: str, options: dict | None = None, *, hidden: bool = False, **more) -> Case:
-        overrides = {
-            key: more.pop(key) for key in ("compare", "reference", "points") if key in more
-        }
-        settings = {"compare": compare, "points": points, "reference": reference, **overrides}
+    def make(
+        title: str,
+        options: dict | None = None,
+        *,
+        hidden: bool = False,
+        compare: Callable | None = None,
+        reference: bool | None = None,
+        points: float | None = None,
+        **params: Any,
+    ) -> Case:
         return Case(
             function,
             title,
-            partial(inputs, **(options or {}), **more),
+            partial(inputs, **(options or {}), **params),
             call=call,
+            compare=family_compare if compare is None else compare,
+            points=family_points if points is None else points,
             hidden=hidden,
             timeout=timeout,
-            **settings,
+            reference=family_reference if reference is None else reference,
         )
 
     return make
