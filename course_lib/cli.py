@@ -1,8 +1,9 @@
-"""What every command line of the package shares: one-line errors for bad input."""
+"""What every command line of the package shares: one-line errors for bad input, run options."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from course_lib.utils import setup_logging
@@ -21,3 +22,15 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--overwrite``, the options of every command that writes a run."""
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--overwrite", action="store_true", help="write over an existing folder")
+
+
+def print_summary(summary: dict) -> int:
+    """Print a pipeline's summary as JSON; the command's exit code."""
+    print(json.dumps(summary, indent=2, default=str))
+    return 0

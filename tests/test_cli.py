@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,15 @@ def test_missing_checkpoint_is_one_clear_line(tiny_imagenet, tmp_path, capsys):
     args = ["--checkpoint", str(missing), "--data", str(tiny_imagenet), "--out", str(tmp_path)]
     assert main(["explain", *args]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_every_pipeline_with_a_parser_is_a_listed_command():
+    from course_lib import __main__ as cli
+
+    folder = Path(cli.__file__).parent / "pipelines"
+    defining = {
+        path.stem
+        for path in folder.glob("*.py")
+        if "\ndef add_parser(" in path.read_text(encoding="utf-8")
+    }
+    assert defining == {module.__name__.rsplit(".", 1)[1] for module in cli.COMMANDS}

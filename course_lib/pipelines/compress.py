@@ -15,6 +15,7 @@ game, mass in the box), ``compressed.pt`` (the fine-tuned state dict) and ``summ
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import logging
@@ -30,6 +31,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from course_lib.checkpoint import model_from_checkpoint
+from course_lib.cli import add_run_options, print_summary
 from course_lib.compress import (
     CompressionReport,
     PooledInput,
@@ -53,7 +55,7 @@ from course_lib.pipelines.training import pipeline_device
 from course_lib.pipelines.transfer import tiny_imagenet_per_sample
 from course_lib.stages import train_stage
 from course_lib.train import evaluate, loader_generators
-from course_lib.utils import seed_everything
+from course_lib.utils import get_device, seed_everything
 from course_lib.viz.cams import cam_panel, plot_cam_panels
 
 log = logging.getLogger(__name__)
@@ -358,3 +360,32 @@ def run_compress_checkpoint(
         device=device,
         overwrite=overwrite,
     )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``python -m course_lib compress``."""
+    text = "tensor-train compression of the head"
+    parser = subparsers.add_parser("compress", help=text, description=text)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="Tiny ImageNet root")
+    parser.add_argument("--out", type=Path, required=True)
+    ranks = parser.add_mutually_exclusive_group(required=True)
+    ranks.add_argument("--max-rank", type=int, help="cap on every TT rank")
+    ranks.add_argument("--eps", type=float, help="relative Frobenius error bound per layer")
+    parser.add_argument("--finetune-epochs", type=int, default=1)
+    add_run_options(parser)
+    parser.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    summary = run_compress_checkpoint(
+        args.checkpoint,
+        args.data,
+        args.out,
+        max_rank=args.max_rank,
+        eps=args.eps,
+        finetune_epochs=args.finetune_epochs,
+        device=get_device(args.device),
+        overwrite=args.overwrite,
+    )
+    return print_summary(summary)

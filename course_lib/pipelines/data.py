@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 from pathlib import Path
 
+from course_lib.cli import print_summary
 from course_lib.data.cache import build_cache
 from course_lib.data.splits import random_split_indices
 from course_lib.data.tiny_imagenet import TinyImageNet
@@ -67,3 +69,19 @@ def run_data_pipeline(
         "train_cache": str(caches["train"]),
         "val_cache": str(caches["val"]),
     }
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``python -m course_lib data``."""
+    text = "verify a Tiny ImageNet folder, split, draw the grid, cache"
+    parser = subparsers.add_parser("data", help=text, description=text)
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-corrupt", action="store_true", help="leave unreadable images out")
+    parser.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    summary = run_data_pipeline(args.root, args.out, seed=args.seed, skip_corrupt=args.skip_corrupt)
+    return print_summary(summary)

@@ -8,6 +8,7 @@ The grading step runs the standalone autograder as a separate command, as an ins
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import pandas as pd
 import torch
 
 from course_lib.checkpoint import model_from_checkpoint
+from course_lib.cli import add_run_options
 from course_lib.data.synthetic import make_cacd, make_tiny_imagenet
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import val_transform
@@ -36,6 +38,7 @@ from course_lib.pipelines.features import run_features
 from course_lib.pipelines.training import pipeline_device
 from course_lib.pipelines.transfer import run_transfer
 from course_lib.report import Section, write_report
+from course_lib.utils import get_device
 
 log = logging.getLogger(__name__)
 
@@ -280,3 +283,33 @@ def _compress_section(folder: Path, result: dict[str, Any]) -> Section:
             ("Grad-CAM agreement (mean over images)", pd.DataFrame(cams).round(3)),
         ],
     )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``python -m course_lib demo``."""
+    text = "run every pipeline and write report.html"
+    parser = subparsers.add_parser("demo", help=text, description=text)
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"))
+    parser.add_argument("--data", type=Path, help="real Tiny ImageNet root (default: synthetic)")
+    parser.add_argument("--cacd", type=Path, help="real CACD folder (default: synthetic)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: less data, 1 epoch")
+    add_run_options(parser)
+    parser.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    summary = run_demo(
+        args.out,
+        data_root=args.data,
+        cacd_root=args.cacd,
+        device=get_device(args.device),
+        overwrite=args.overwrite,
+        quick=args.quick,
+    )
+    print(f"\nDemo finished in {sum(summary['seconds'].values()):.0f} s")
+    print(f"  transfer (test): {summary['transfer_test']}")
+    print(f"  age groups (test): {summary['age_test']}")
+    print(f"  compression: {summary['compression'][-1]}")
+    print(f"  grading: {summary['grading']}")
+    print(f"report: {Path(summary['report']).resolve()}")
+    return 0

@@ -13,6 +13,7 @@ Output folder: ``cams.png`` (the panels with predicted and true names), ``panels
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from course_lib.checkpoint import model_from_checkpoint
+from course_lib.cli import add_run_options, print_summary
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import val_transform
 from course_lib.explain import (
@@ -39,6 +41,7 @@ from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_t
 from course_lib.history import write_csv
 from course_lib.models import uses_log_probs
 from course_lib.pipelines.training import pipeline_device
+from course_lib.utils import get_device
 from course_lib.viz.cams import cam_panel, cam_title, plot_cam_panels
 
 log = logging.getLogger(__name__)
@@ -225,3 +228,29 @@ def run_explain_checkpoint(
         device=device,
         overwrite=overwrite,
     )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``python -m course_lib explain``."""
+    text = "Grad-CAM panels of a trained model"
+    parser = subparsers.add_parser("explain", help=text, description=text)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="Tiny ImageNet root (val)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--indices", type=int, nargs="+", help="val images to draw")
+    parser.add_argument("--layer", help="target layer (default: last conv block)")
+    add_run_options(parser)
+    parser.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    summary = run_explain_checkpoint(
+        args.checkpoint,
+        args.data,
+        args.out,
+        indices=args.indices,
+        target_layer=args.layer,
+        device=get_device(args.device),
+        overwrite=args.overwrite,
+    )
+    return print_summary(summary)

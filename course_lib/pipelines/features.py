@@ -7,6 +7,7 @@ descriptions into one folder, and returns the paths and a few numbers.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
 from course_lib.checkpoint import model_from_checkpoint
+from course_lib.cli import add_run_options, print_summary
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import val_transform
 from course_lib.features import (
@@ -36,6 +38,7 @@ from course_lib.features import (
 from course_lib.files import atomic_write, prepare_out_dir, save_figure, write_text
 from course_lib.models import load_torchvision
 from course_lib.text import cluster_classes, format_clusters, sentence_vectors, short_name
+from course_lib.utils import get_device
 from course_lib.viz.embeddings import plot_text_map, scatter_by_label, thumbnail_canvas
 from course_lib.viz.similarity import plot_similar
 
@@ -266,3 +269,24 @@ def feature_model(
         return model
     model = load_torchvision("vgg16", weights=weights)
     return model.to(device) if device is not None else model
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``python -m course_lib features``."""
+    text = "similarity search, PCA/t-SNE, canvas, clusters"
+    parser = subparsers.add_parser("features", help=text, description=text)
+    parser.add_argument("--data", type=Path, required=True, help="Tiny ImageNet root")
+    parser.add_argument("--out", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a trained model's checkpoint")
+    source.add_argument("--weights", help="pretrained VGG16 weights, e.g. IMAGENET1K_V1 (fc7)")
+    add_run_options(parser)
+    parser.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    device = get_device(args.device)
+    model = feature_model(checkpoint=args.checkpoint, weights=args.weights, device=device)
+    return print_summary(
+        run_features(args.data, args.out, model=model, device=device, overwrite=args.overwrite)
+    )

@@ -7,6 +7,7 @@ A run folder holds ``config.yaml``, ``history.csv``, ``predictions.csv``, ``chec
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -19,14 +20,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_lib.configs import TrainConfig, load_config, save_config, with_epochs
+from course_lib.cli import add_run_options, print_summary
+from course_lib.configs import TrainConfig, config_names, load_config, save_config, with_epochs
 from course_lib.files import save_figure, write_text
 from course_lib.history import CHECKPOINT_DIR, prepare_run_dir, write_csv
 from course_lib.metrics import confusion_matrix, normalize_per_class
 from course_lib.models import create_model
 from course_lib.stages import train_stages
 from course_lib.train import evaluate, model_device
-from course_lib.utils import seed_everything
+from course_lib.utils import get_device, seed_everything
 from course_lib.viz.curves import plot_history
 from course_lib.viz.heatmaps import plot_confusion
 
@@ -203,3 +205,36 @@ def write_confusion(
         normalize_per_class(counts), class_names, title=f"{title}: actual vs predicted"
     )
     save_figure(figure, run_dir / "confusion.png")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """``python -m course_lib train``: a transfer or an age-group config."""
+    text = "train a config on Tiny ImageNet or CACD age groups"
+    parser = subparsers.add_parser("train", help=text, description=text)
+    parser.add_argument(
+        "--config", required=True, help=f"a YAML/JSON file or one of: {', '.join(config_names())}"
+    )
+    parser.add_argument("--data", type=Path, required=True, help="dataset root")
+    parser.add_argument("--epochs", type=int, help="override the epochs of every stage")
+    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    add_run_options(parser)
+    parser.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from course_lib.pipelines.age import run_age
+    from course_lib.pipelines.transfer import run_transfer
+
+    config = load_config(args.config)
+    run = run_transfer if config.task == "transfer" else run_age
+    summary = run(
+        config,
+        data_root=args.data,
+        out_dir=args.out,
+        device=get_device(args.device),
+        epochs=args.epochs,
+        overwrite=args.overwrite,
+        resume=args.resume,
+    )
+    return print_summary(summary)
