@@ -103,14 +103,22 @@ def run_layers(
                 tt = random_tt_linear(in_modes, out_modes, rank, pooled="pooled" in name)
                 tt_s = _median_seconds(tt, x, repeats)
                 dense_parameters = sum(p.numel() for p in dense.parameters())
-                rows.append({
-                    "benchmark": f"TTLinear forward, batch {batch_size}", "layer": name,
-                    "in_modes": in_modes, "out_modes": out_modes, "ranks": tt.ranks,
-                    "dense_parameters": dense_parameters, "tt_parameters": tt.num_parameters(),
-                    "compression": dense_parameters / tt.num_parameters(),
-                    "dense_ms": 1000 * dense_s, "tt_ms": 1000 * tt_s, "speedup": dense_s / tt_s,
-                    "threads": torch.get_num_threads(),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "benchmark": f"TTLinear forward, batch {batch_size}",
+                        "layer": name,
+                        "in_modes": in_modes,
+                        "out_modes": out_modes,
+                        "ranks": tt.ranks,
+                        "dense_parameters": dense_parameters,
+                        "tt_parameters": tt.num_parameters(),
+                        "compression": dense_parameters / tt.num_parameters(),
+                        "dense_ms": 1000 * dense_s,
+                        "tt_ms": 1000 * tt_s,
+                        "speedup": dense_s / tt_s,
+                        "threads": torch.get_num_threads(),
+                    }
+                )
     finally:
         torch.set_num_threads(previous)
     return rows
@@ -153,38 +161,55 @@ def run_trained(
                 base, name="transfer_vgg16_sample", weights=weights, stages=(head,)
             )
             start = time.perf_counter()
-            run_transfer(config, data_root=root, out_dir=work / "train", device=device,
-                         overwrite=True)  # fmt: skip
+            run_transfer(
+                config, data_root=root, out_dir=work / "train", device=device, overwrite=True
+            )
             train_s = time.perf_counter() - start
             checkpoint = work / "train" / "checkpoints" / "last.pt"
         start = time.perf_counter()
         result = run_compress_checkpoint(
-            checkpoint, root, work / f"compress-{max_rank}-{eps}", device=device,
-            layers=list(layers), max_rank=max_rank, eps=eps, finetune_epochs=finetune_epochs,
+            checkpoint,
+            root,
+            work / f"compress-{max_rank}-{eps}",
+            device=device,
+            layers=list(layers),
+            max_rank=max_rank,
+            eps=eps,
+            finetune_epochs=finetune_epochs,
             stage=StageConfig("finetune_tt", finetune_epochs, ("classifier",), lr=finetune_lr),
-            control=True, overwrite=True,
-        )  # fmt: skip
+            control=True,
+            overwrite=True,
+        )
         compress_s = time.perf_counter() - start
     original, compressed, finetuned, control = result["table"]
-    return [{
-        "benchmark": "VGG16 head TT-compressed on the real Tiny ImageNet sample",
-        "layers": list(layers), "max_rank": max_rank, "eps": eps,
-        "finetune_epochs": finetune_epochs, "finetune_lr": finetune_lr,
-        "classifier_parameters_before": original["classifier_parameters"],
-        "classifier_parameters_after": finetuned["classifier_parameters"],
-        "classifier_reduction": result["classifier_reduction"],
-        "parameters_before": original["parameters"], "parameters_after": finetuned["parameters"],
-        "state_dict_MB_before": original["state_dict_MB"],
-        "state_dict_MB_after": finetuned["state_dict_MB"],
-        "top1_before": original["top1"], "top1_compressed": compressed["top1"],
-        "top1_finetuned": finetuned["top1"], "top1_drop_points": 100 * result["top1_drop"],
-        "top1_control": control["top1"],
-        "cam_correlation_compressed": result["cam_correlation_compressed_mean"],
-        "cam_correlation_finetuned": result["cam_correlation_finetuned_mean"],
-        "pointing_game_original": result.get("cam_pointing_original_mean"),
-        "pointing_game_finetuned": result.get("cam_pointing_finetuned_mean"),
-        "train_s": train_s, "compress_s": compress_s,
-    }]  # fmt: skip
+    return [
+        {
+            "benchmark": "VGG16 head TT-compressed on the real Tiny ImageNet sample",
+            "layers": list(layers),
+            "max_rank": max_rank,
+            "eps": eps,
+            "finetune_epochs": finetune_epochs,
+            "finetune_lr": finetune_lr,
+            "classifier_parameters_before": original["classifier_parameters"],
+            "classifier_parameters_after": finetuned["classifier_parameters"],
+            "classifier_reduction": result["classifier_reduction"],
+            "parameters_before": original["parameters"],
+            "parameters_after": finetuned["parameters"],
+            "state_dict_MB_before": original["state_dict_MB"],
+            "state_dict_MB_after": finetuned["state_dict_MB"],
+            "top1_before": original["top1"],
+            "top1_compressed": compressed["top1"],
+            "top1_finetuned": finetuned["top1"],
+            "top1_drop_points": 100 * result["top1_drop"],
+            "top1_control": control["top1"],
+            "cam_correlation_compressed": result["cam_correlation_compressed_mean"],
+            "cam_correlation_finetuned": result["cam_correlation_finetuned_mean"],
+            "pointing_game_original": result.get("cam_pointing_original_mean"),
+            "pointing_game_finetuned": result.get("cam_pointing_finetuned_mean"),
+            "train_s": train_s,
+            "compress_s": compress_s,
+        }
+    ]
 
 
 def run(*, trained: bool | None = None, **kwargs) -> list[dict]:
@@ -221,36 +246,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-lr", type=float, default=1e-5)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    rows = [] if args.no_layers else run_layers(
-        ranks=args.ranks, batch_size=args.batch_size, repeats=args.repeats,
-        threads=args.threads or None,
-    )  # fmt: skip
+    rows = (
+        []
+        if args.no_layers
+        else run_layers(
+            ranks=args.ranks,
+            batch_size=args.batch_size,
+            repeats=args.repeats,
+            threads=args.threads or None,
+        )
+    )
     if rows:
         print(f"TTLinear vs nn.Linear forward, batch {args.batch_size}, median of {args.repeats}")
     for row in rows:
-        print(f"  {row['layer']:<28} ranks {str(row['ranks']):<28} "
-              f"params {row['tt_parameters']:>9,} vs {row['dense_parameters']:>10,} "
-              f"({row['compression']:7.1f}x)  {row['tt_ms']:7.2f} ms vs {row['dense_ms']:7.2f} ms "
-              f"({row['speedup']:.2f}x)")  # fmt: skip
+        print(
+            f"  {row['layer']:<28} ranks {str(row['ranks']):<28} "
+            f"params {row['tt_parameters']:>9,} vs {row['dense_parameters']:>10,} "
+            f"({row['compression']:7.1f}x)  {row['tt_ms']:7.2f} ms vs {row['dense_ms']:7.2f} ms "
+            f"({row['speedup']:.2f}x)"
+        )
     if args.trained:
         (row,) = run_trained(
-            args.root, work_dir=args.work_dir, checkpoint=args.checkpoint, epochs=args.epochs,
+            args.root,
+            work_dir=args.work_dir,
+            checkpoint=args.checkpoint,
+            epochs=args.epochs,
             weights=args.weights,
-            layers=tuple(args.layers), max_rank=None if args.eps else args.max_rank, eps=args.eps,
-            finetune_lr=args.finetune_lr, device=args.device,
-        )  # fmt: skip
+            layers=tuple(args.layers),
+            max_rank=None if args.eps else args.max_rank,
+            eps=args.eps,
+            finetune_lr=args.finetune_lr,
+            device=args.device,
+        )
         print(f"{row['benchmark']}: {row['layers']}, max_rank {row['max_rank']}, eps {row['eps']}")
         print(
             f"  classifier parameters {row['classifier_parameters_before']:,} -> "
             f"{row['classifier_parameters_after']:,} ({row['classifier_reduction']:.1f}x); "
             f"state dict {row['state_dict_MB_before']} MB -> {row['state_dict_MB_after']} MB"
         )
-        print(f"  top-1 {row['top1_before']:.4f} -> {row['top1_compressed']:.4f} (compressed) -> "
-              f"{row['top1_finetuned']:.4f} (fine-tuned): drop {row['top1_drop_points']:.2f} "
-              f"points; control (original fine-tuned alike) {row['top1_control']:.4f}")  # fmt: skip
-        print(f"  Grad-CAM correlation with the original: {row['cam_correlation_compressed']} "
-              f"compressed, {row['cam_correlation_finetuned']} fine-tuned; pointing game "
-              f"{row['pointing_game_original']} -> {row['pointing_game_finetuned']}")  # fmt: skip
+        print(
+            f"  top-1 {row['top1_before']:.4f} -> {row['top1_compressed']:.4f} (compressed) -> "
+            f"{row['top1_finetuned']:.4f} (fine-tuned): drop {row['top1_drop_points']:.2f} "
+            f"points; control (original fine-tuned alike) {row['top1_control']:.4f}"
+        )
+        print(
+            f"  Grad-CAM correlation with the original: {row['cam_correlation_compressed']} "
+            f"compressed, {row['cam_correlation_finetuned']} fine-tuned; pointing game "
+            f"{row['pointing_game_original']} -> {row['pointing_game_finetuned']}"
+        )
     return 0
 
 

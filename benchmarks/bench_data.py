@@ -78,16 +78,21 @@ def _measure(root: Path, *, batch_size: int, repeats: int, device: str) -> list[
     target = torch.device(device)
     baseline = DataLoader(
         datasets.ImageFolder(root / "train", transform=train_transform()),
-        batch_size=batch_size, shuffle=True, num_workers=0,
-    )  # fmt: skip
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=0,
+    )
     with tempfile.TemporaryDirectory() as work:
         start = time.perf_counter()
         build_cache(TinyImageNet(root, "train"), work, show_progress=False)
         build_seconds = time.perf_counter() - start
         ours = CachedLoader(
-            load_cache(work), batch_size=batch_size, shuffle=True, augment=AugmentConfig(),
+            load_cache(work),
+            batch_size=batch_size,
+            shuffle=True,
+            augment=AugmentConfig(),
             device=target,
-        )  # fmt: skip
+        )
         times: dict[str, list[tuple[float, float]]] = {"baseline": [], "ours": []}
         for repeat in range(repeats + 1):
             for name, loader in (("baseline", baseline), ("ours", ours)):
@@ -130,18 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0: default")
     args = parser.parse_args(argv)
     (row,) = run(
-        args.root, batch_size=args.batch_size, repeats=args.repeats, device=args.device,
+        args.root,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        device=args.device,
         threads=args.threads or None,
-    )  # fmt: skip
-    print(f"{row['images']} images, batch {row['batch_size']}, {row['device']}, "
-          f"{row['threads']} torch threads, median of {args.repeats} epochs")  # fmt: skip
-    print(f"  baseline  {row['baseline']}: {row['baseline_s']:.3f} s "
-          f"({row['baseline_images_per_s']:.0f} images/s)")  # fmt: skip
-    print(f"  ours      {row['ours']}: {row['ours_s']:.3f} s "
-          f"({row['ours_images_per_s']:.0f} images/s)")  # fmt: skip
+    )
+    print(
+        f"{row['images']} images, batch {row['batch_size']}, {row['device']}, "
+        f"{row['threads']} torch threads, median of {args.repeats} epochs"
+    )
+    print(
+        f"  baseline  {row['baseline']}: {row['baseline_s']:.3f} s "
+        f"({row['baseline_images_per_s']:.0f} images/s)"
+    )
+    print(
+        f"  ours      {row['ours']}: {row['ours_s']:.3f} s "
+        f"({row['ours_images_per_s']:.0f} images/s)"
+    )
     print(f"  one-off cache build: {row['cache_build_s']:.2f} s")
-    print(f"  speedup: {row['speedup']:.1f}x wall clock, {row['cpu_speedup']:.1f}x CPU time "
-          f"({row['baseline_cpu_s']:.3f} s vs {row['ours_cpu_s']:.3f} s)")  # fmt: skip
+    print(
+        f"  speedup: {row['speedup']:.1f}x wall clock, {row['cpu_speedup']:.1f}x CPU time "
+        f"({row['baseline_cpu_s']:.3f} s vs {row['ours_cpu_s']:.3f} s)"
+    )
     return 0
 
 

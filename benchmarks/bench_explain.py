@@ -105,17 +105,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0: default")
     args = parser.parse_args(argv)
     (row,) = run(
-        model_name=args.model, layer=args.layer, batch_size=args.batch_size,
-        image_size=args.image_size, repeats=args.repeats, device=args.device,
+        model_name=args.model,
+        layer=args.layer,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        repeats=args.repeats,
+        device=args.device,
         threads=args.threads or None,
-    )  # fmt: skip
-    print(f"{row['benchmark']}, {row['model']} at {row['layer']}, {row['image_size']}px, "
-          f"{row['device']}, {row['threads']} threads, median of {args.repeats}")  # fmt: skip
+    )
+    print(
+        f"{row['benchmark']}, {row['model']} at {row['layer']}, {row['image_size']}px, "
+        f"{row['device']}, {row['threads']} threads, median of {args.repeats}"
+    )
     print(f"  baseline  {row['baseline']}: {row['baseline_s']:.3f} s")
     print(f"  ours      {row['ours']}: {row['ours_s']:.3f} s")
     print(f"  ours on the frozen model: {row['ours_frozen_s']:.3f} s")
-    print(f"  speedup: {row['speedup']:.2f}x wall clock, {row['cpu_speedup']:.2f}x CPU time; "
-          f"largest difference of the maps {row['max_abs_difference']:.2e}")  # fmt: skip
+    print(
+        f"  speedup: {row['speedup']:.2f}x wall clock, {row['cpu_speedup']:.2f}x CPU time; "
+        f"largest difference of the maps {row['max_abs_difference']:.2e}"
+    )
     return 0
 
 

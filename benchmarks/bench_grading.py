@@ -107,12 +107,17 @@ def run(
                 wall_seconds(partial(grade_notebook, assignment, notebook)) for _ in range(repeats)
             )
             baseline = nbgrader_seconds(assignment, notebook, work) if nbgrader else None
-        rows.append({
-            "benchmark": "grading", "assignment": assignment,
-            "score": f"{report.score:g}/{report.max_score:g}", "ours_cold_s": cold,
-            "ours_warm_s": warm, "nbgrader_s": baseline,
-            "speedup": baseline / cold if baseline else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "benchmark": "grading",
+                "assignment": assignment,
+                "score": f"{report.score:g}/{report.max_score:g}",
+                "ours_cold_s": cold,
+                "ours_warm_s": warm,
+                "nbgrader_s": baseline,
+                "speedup": baseline / cold if baseline else None,
+            }
+        )
     if available:
         assignment = available[0]
         with tempfile.TemporaryDirectory(prefix="bench-grading-") as folder:

@@ -59,11 +59,17 @@ def article_loaders(root: Path) -> dict[str, DataLoader]:
     generator = torch.Generator().manual_seed(42)
     train, val = random_split(dataset, [0.95, 0.05], generator=generator)
     return {
-        "train": DataLoader(TransformedSubset(dataset, train.indices, train_transform()),
-                            batch_size=BATCH_SIZE, shuffle=True),
-        "val": DataLoader(TransformedSubset(dataset, val.indices, val_transform()),
-                          batch_size=BATCH_SIZE, shuffle=False),
-    }  # fmt: skip
+        "train": DataLoader(
+            TransformedSubset(dataset, train.indices, train_transform()),
+            batch_size=BATCH_SIZE,
+            shuffle=True,
+        ),
+        "val": DataLoader(
+            TransformedSubset(dataset, val.indices, val_transform()),
+            batch_size=BATCH_SIZE,
+            shuffle=False,
+        ),
+    }
 
 
 def cached_loaders(root: Path, work: Path) -> dict[str, CachedLoader]:
@@ -73,10 +79,11 @@ def cached_loaders(root: Path, work: Path) -> dict[str, CachedLoader]:
         range(len(cache)), [0.95, 0.05], generator=torch.Generator().manual_seed(42)
     )
     return {
-        "train": CachedLoader(cache, batch_size=BATCH_SIZE, indices=list(train), shuffle=True,
-                              augment=AugmentConfig()),
+        "train": CachedLoader(
+            cache, batch_size=BATCH_SIZE, indices=list(train), shuffle=True, augment=AugmentConfig()
+        ),
         "val": CachedLoader(cache, batch_size=BATCH_SIZE, indices=list(val)),
-    }  # fmt: skip
+    }
 
 
 def article_epoch(net, loaders, optimizer, scheduler) -> None:
@@ -159,11 +166,13 @@ def run_stage1(root: Path, *, repeats: int = 2) -> dict:
         }
         variants = {
             "baseline": lambda m, o, s: article_epoch(m, article, o, s),
-            "ours": lambda m, o, s: fit(m, cached, epochs=1, optimizer=o, scheduler=s,
-                                        channels_last=False),
-            "ours_channels_last": lambda m, o, s: fit(m, cached, epochs=1, optimizer=o,
-                                                      scheduler=s, channels_last=True),
-        }  # fmt: skip
+            "ours": lambda m, o, s: fit(
+                m, cached, epochs=1, optimizer=o, scheduler=s, channels_last=False
+            ),
+            "ours_channels_last": lambda m, o, s: fit(
+                m, cached, epochs=1, optimizer=o, scheduler=s, channels_last=True
+            ),
+        }
         state = {name: (copy.deepcopy(base),) for name in variants}
         state = {name: (m, *make_optimizer(m)) for name, (m,) in state.items()}
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}

@@ -34,9 +34,13 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _organize(args: argparse.Namespace) -> int:
     counts = organize_by_decade(
-        load_cacd_meta(args.mat), args.images, args.out,
-        per_group=args.per_group, seed=args.seed, skip_missing=args.skip_missing,
-    )  # fmt: skip
+        load_cacd_meta(args.mat),
+        args.images,
+        args.out,
+        per_group=args.per_group,
+        seed=args.seed,
+        skip_missing=args.skip_missing,
+    )
     print(f"{sum(counts.values())} images in {args.out}: {counts}")
     return 0
 
@@ -51,9 +55,11 @@ def _split(args: argparse.Namespace) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``cacd`` with its actions ``inspect``, ``organize`` and ``split``."""
     parser = subparsers.add_parser(
-        "cacd", help="CACD metadata, decade folders, train/val split", description=__doc__,
+        "cacd",
+        help="CACD metadata, decade folders, train/val split",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     inspect = actions.add_parser("inspect", help="version, counts and age groups of a .mat file")

@@ -40,9 +40,11 @@ def _cacd(args: argparse.Namespace) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``synth`` with its datasets ``tiny-imagenet`` and ``cacd``."""
     parser = subparsers.add_parser(
-        "synth", help="write a synthetic dataset in the real layout", description=__doc__,
+        "synth",
+        help="write a synthetic dataset in the real layout",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     datasets = parser.add_subparsers(dest="dataset", required=True, metavar="DATASET")
 
     tiny = datasets.add_parser("tiny-imagenet", help="objects with exact boxes, 64x64 JPEGs")

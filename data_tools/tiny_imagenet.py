@@ -175,16 +175,22 @@ def _verify(args: argparse.Namespace) -> int:
 def _restructure_val(args: argparse.Namespace) -> int:
     counts = restructure_val(args.root, args.dest, link=args.link, dry_run=args.dry_run)
     verb = "would write" if args.dry_run else "wrote"
-    print(f"{verb} {counts['written']} of {counts['images']} val images into {args.dest} "
-          f"({counts['up_to_date']} already up to date)")  # fmt: skip
+    print(
+        f"{verb} {counts['written']} of {counts['images']} val images into {args.dest} "
+        f"({counts['up_to_date']} already up to date)"
+    )
     return 0
 
 
 def _subset(args: argparse.Namespace) -> int:
     counts = make_subset(
-        args.root, args.dest, num_classes=args.classes, per_class=args.per_class,
-        val_per_class=args.val_per_class, seed=args.seed,
-    )  # fmt: skip
+        args.root,
+        args.dest,
+        num_classes=args.classes,
+        per_class=args.per_class,
+        val_per_class=args.val_per_class,
+        seed=args.seed,
+    )
     print(f"subset in {args.dest}: {counts}")
     return 0
 
@@ -199,9 +205,11 @@ def _cache(args: argparse.Namespace) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``tiny-imagenet`` with its actions."""
     parser = subparsers.add_parser(
-        "tiny-imagenet", help="verify, restructure, subset or cache Tiny ImageNet",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        "tiny-imagenet",
+        help="verify, restructure, subset or cache Tiny ImageNet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     verify = actions.add_parser("verify", help="counts per class, missing/corrupt/grayscale files")

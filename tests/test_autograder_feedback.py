@@ -219,12 +219,25 @@ def render(page: str, tmp_path: Path) -> tuple[dict, str]:
         page.replace(feedback.CSP, policy).replace("</body>", check + "</body>"), encoding="utf-8"
     )
     done = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=10000", "--dump-dom", path.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(rf'<pre id="{NONCE}">(.*?)</pre>', done.stdout, re.S)
     assert found, f"the page did not finish loading: {done.stderr[-2000:]}"
     return json.loads(html.unescape(found.group(1))), done.stdout

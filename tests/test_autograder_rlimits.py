@@ -140,8 +140,11 @@ def test_student_code_runs_unprivileged_and_reads_nothing_hidden(as_root, tmp_pa
         lines.append(f"exec {sys.executable} -c {shlex.quote(script)}")
         done = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "bash", "-c", "\n".join(lines)],
-            capture_output=True, text=True, timeout=300, cwd=REPO,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         seen = json.loads(done.stdout.strip().splitlines()[-1])
         assert isinstance(seen, dict), seen

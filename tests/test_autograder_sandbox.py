@@ -72,8 +72,19 @@ return {"uid": os.getuid(), "pid": os.getpid(), "root": sorted(os.listdir("/")),
     assert seen["pid"] == 1 and seen["repo"] is False and seen["network"] == "OSError"
     assert "work" not in seen["root"] or seen["cwd"] == "/sandbox/work"
     python = [os.path.realpath(sys.base_prefix), *python_paths()]  # bound where they are
-    allowed = {"sandbox", "usr", "lib", "lib64", "lib32", "tmp", "dev", "etc", "proc", ".empty",
-               *(Path(path).parts[1] for path in python)}  # fmt: skip
+    allowed = {
+        "sandbox",
+        "usr",
+        "lib",
+        "lib64",
+        "lib32",
+        "tmp",
+        "dev",
+        "etc",
+        "proc",
+        ".empty",
+        *(Path(path).parts[1] for path in python),
+    }
     assert set(seen["root"]) <= allowed
     assert seen["writable_lib"] is False
 
@@ -209,5 +220,8 @@ return {"files": sorted(os.listdir(os.path.dirname(autograder.checks.__file__)))
         "imported": imported, "with_cases": modules}
 """
     seen = output(run_cases(ASSIGNMENT, cell(probe), jobs((CASE, 20))))
-    assert seen == {"files": ["__init__.py", "common.py", "families"], "imported": False,
-                    "with_cases": []}  # fmt: skip
+    assert seen == {
+        "files": ["__init__.py", "common.py", "families"],
+        "imported": False,
+        "with_cases": [],
+    }

@@ -55,8 +55,16 @@ def test_v5_file_reads_as_in_the_article(cacd):
     meta = load_cacd_meta(cacd / "celebrity2000_meta.mat")
     assert ages.dtype == np.uint8 and ages.tolist() == meta["age"].tolist()
     assert names == meta["name"].tolist()
-    assert image_data.dtype.names == ("age", "identity", "year", "feature", "rank", "lfw",
-                                      "birth", "name")  # fmt: skip
+    assert image_data.dtype.names == (
+        "age",
+        "identity",
+        "year",
+        "feature",
+        "rank",
+        "lfw",
+        "birth",
+        "name",
+    )
     assert mat_version(cacd / "celebrity2000_meta.mat") == "5"
 
 
@@ -141,9 +149,18 @@ def test_fields_of_different_lengths(tmp_path):
 
 @pytest.mark.parametrize(
     ("age", "group"),
-    [(10, "10s"), (19, "10s"), (20, "20s"), (62, "60s"), (99, "90s"), (100, "100s"),
-     (123, "100s"), (23.0, "20s"), (np.uint8(45), "40s")],
-)  # fmt: skip
+    [
+        (10, "10s"),
+        (19, "10s"),
+        (20, "20s"),
+        (62, "60s"),
+        (99, "90s"),
+        (100, "100s"),
+        (123, "100s"),
+        (23.0, "20s"),
+        (np.uint8(45), "40s"),
+    ],
+)
 def test_age_group(age, group):
     assert age_group(age) == group
 
@@ -159,7 +176,11 @@ def test_select_per_group_is_capped_seeded_and_in_file_order(meta):
     chosen = select_per_group(meta, per_group=4, seed=0)
     assert list(chosen) == ["10s", "20s", "90s", "100s"]  # by age, not as text
     assert {group: len(names) for group, names in chosen.items()} == {
-        "10s": 4, "20s": 3, "90s": 4, "100s": 4}  # fmt: skip
+        "10s": 4,
+        "20s": 3,
+        "90s": 4,
+        "100s": 4,
+    }
     for group, names in chosen.items():
         assert all(age_group(int(name.split("_")[0])) == group for name in names)
         assert names == sorted(names, key=meta["name"].tolist().index)

@@ -136,8 +136,9 @@ def test_default_init_keeps_the_structure_points():
 
 
 def epoch_variant(*, train_mode=True, per_epoch=False, scaler_used=True, move=True, mean="samples"):
-    def train_one_epoch(model, loader, optimizer, *, loss_fn, scheduler=None, device=None,
-                        scaler=None):  # fmt: skip
+    def train_one_epoch(
+        model, loader, optimizer, *, loss_fn, scheduler=None, device=None, scaler=None
+    ):
         if train_mode:
             model.train()
         device = device or next(model.parameters()).device
@@ -422,17 +423,26 @@ def test_set_trainable_substring_match_is_named():
 
 
 def test_train_one_epoch_step_order_and_zero_grad_are_named():
-    def no_zero_grad(model, loader, optimizer, *, loss_fn, scheduler=None, device=None,
-                     scaler=None):  # fmt: skip
+    def no_zero_grad(
+        model, loader, optimizer, *, loss_fn, scheduler=None, device=None, scaler=None
+    ):
         optimizer.zero_grad = lambda set_to_none=True: None
-        return epoch_variant()(model, loader, optimizer, loss_fn=loss_fn, scheduler=scheduler,
-                               device=device, scaler=scaler)  # fmt: skip
+        return epoch_variant()(
+            model,
+            loader,
+            optimizer,
+            loss_fn=loss_fn,
+            scheduler=scheduler,
+            device=device,
+            scaler=scaler,
+        )
 
     found = results("a2_transfer", "train_one_epoch", no_zero_grad)
     failed_with(found, "loss and top-1 averaged over samples", "call optimizer.zero_grad()")
 
-    def scheduler_first(model, loader, optimizer, *, loss_fn, scheduler=None, device=None,
-                        scaler=None):  # fmt: skip
+    def scheduler_first(
+        model, loader, optimizer, *, loss_fn, scheduler=None, device=None, scaler=None
+    ):
         step, scheduler_step = optimizer.step, scheduler.step
         scheduler.step = lambda: None  # stepped inside optimizer.step instead, before it
 
@@ -441,8 +451,15 @@ def test_train_one_epoch_step_order_and_zero_grad_are_named():
             return step(*args, **kwargs)
 
         optimizer.step = late_step
-        return epoch_variant()(model, loader, optimizer, loss_fn=loss_fn, scheduler=scheduler,
-                               device=device, scaler=scaler)  # fmt: skip
+        return epoch_variant()(
+            model,
+            loader,
+            optimizer,
+            loss_fn=loss_fn,
+            scheduler=scheduler,
+            device=device,
+            scaler=scaler,
+        )
 
     found = results("a2_transfer", "train_one_epoch", scheduler_first)
     failed_with(

@@ -138,8 +138,18 @@ def test_cli_verify_restructure_subset_and_cache(root, tmp_path, capsys):
     argv = ["restructure-val", str(root), "--dest", str(tmp_path / "v"), "--link"]
     assert data_tools_main(["tiny-imagenet", *argv]) == 0
     assert "wrote 16 of 16 val images" in capsys.readouterr().out
-    argv = ["subset", str(root), "--dest", str(tmp_path / "s"), "--classes", "2",
-            "--per-class", "3", "--seed", "0"]  # fmt: skip
+    argv = [
+        "subset",
+        str(root),
+        "--dest",
+        str(tmp_path / "s"),
+        "--classes",
+        "2",
+        "--per-class",
+        "3",
+        "--seed",
+        "0",
+    ]
     assert data_tools_main(["tiny-imagenet", *argv]) == 0
     argv = ["cache", str(tmp_path / "s"), "--split", "val", "--dest", str(tmp_path / "c")]
     assert data_tools_main(["tiny-imagenet", *argv]) == 0

@@ -99,12 +99,25 @@ def test_report_renders_with_every_figure_loaded(demo, tmp_path):
     html = Path(demo["report"]).read_text(encoding="utf-8")
     page.write_text(html.replace("</body>", check + "</body>"), encoding="utf-8")
     done = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(r'id="image-check">images=(\d+) broken=(\d+)<', done.stdout)
     assert found, f"the page did not finish loading: {done.stderr[-2000:]}"
     images, broken = map(int, found.groups())

@@ -15,6 +15,7 @@ import torchvision
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
+from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 from torchvision.models.vgg import cfgs, make_layers
 
 from course_lib.explain import (
@@ -40,23 +41,35 @@ def reference_for(model: nn.Module, name: str, images, targets) -> torch.Tensor:
     return torch.from_numpy(maps)
 
 
-@pytest.fixture(scope="module")
-def vgg16() -> TransferNet:
-    """VGG16's real feature layers (features[29] is ReLU(inplace=True)) and a small head."""
+SIZES = ["small", pytest.param("full", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="module", params=SIZES)
+def vgg16(request) -> TransferNet:
+    """VGG16's feature layers (features[29] is ReLU(inplace=True)) and a small head; at 1/16 of
+    VGG16's widths in the default run, at its real widths in the slow run."""
     torch.manual_seed(0)
+    divisor = 16 if request.param == "small" else 1
+    widths = [width if width == "M" else width // divisor for width in cfgs["D"]]
     head = nn.Sequential(
-        nn.Linear(512 * 7 * 7, 32), nn.ReLU(), nn.BatchNorm1d(32), nn.Linear(32, 7)
+        nn.Linear(widths[-2] * 7 * 7, 32), nn.ReLU(), nn.BatchNorm1d(32), nn.Linear(32, 7)
     )
-    model = TransferNet(make_layers(cfgs["D"]), nn.AdaptiveAvgPool2d((7, 7)), head)
+    model = TransferNet(make_layers(widths), nn.AdaptiveAvgPool2d((7, 7)), head)
     for param in model.features.parameters():
         param.requires_grad_(False)  # frozen backbone, as in the transfer model
     return model.eval()
 
 
-@pytest.fixture(scope="module")
-def convnext() -> nn.Module:
+@pytest.fixture(scope="module", params=SIZES)
+def convnext(request) -> nn.Module:
+    """ConvNeXt-Tiny's layout (3, 3, 9, 3 blocks); 8-64 channels in the default run instead of
+    96-768, the real ConvNeXt-Tiny in the slow run."""
     torch.manual_seed(0)
-    return torchvision.models.convnext_tiny(weights=None, num_classes=5).eval()
+    if request.param == "full":
+        return torchvision.models.convnext_tiny(weights=None, num_classes=5).eval()
+    stages = [(8, 16, 3), (16, 32, 3), (32, 64, 9), (64, None, 3)]
+    blocks = [CNBlockConfig(*stage) for stage in stages]
+    return ConvNeXt(blocks, stochastic_depth_prob=0.1, num_classes=5).eval()
 
 
 @pytest.fixture()
@@ -162,9 +175,14 @@ def _live_tensors() -> int:
 def test_hooks_released_and_no_growth_over_100_calls():
     torch.manual_seed(5)
     model = nn.Sequential(
-        nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.Conv2d(4, 8, 3), nn.ReLU(inplace=True),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3),
-    )  # fmt: skip
+        nn.Conv2d(3, 4, 3),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(4, 8, 3),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+    )
     images = torch.randn(3, 3, 12, 12)
     outputs = []
     model[2].register_forward_hook(lambda m, i, o: outputs.append(weakref.ref(o)))

@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.testing import assert_close
 from torch.utils.data import DataLoader, TensorDataset
+from torchvision.models.vgg import make_layers
 
 from course_lib.features import (
     VGG16_FC7,
@@ -24,6 +25,7 @@ from course_lib.features import (
     precision_at_k,
     tsne_2d,
 )
+from course_lib.models import TransferNet
 
 
 @pytest.fixture(autouse=True)
@@ -228,21 +230,41 @@ def test_layer_helpers_on_small_models():
     assert fc7_layer(model) == "classifier.4" == penultimate_layer(model)
 
 
-def test_vgg16_fc7_is_4096_d_at_64_pixels():
-    from torchvision.models import vgg16
-
-    torch.manual_seed(0)
-    model = vgg16(weights=None)
+def check_fc7_of_vgg16_layout(model: nn.Module, width: int) -> None:
+    """fc7 is ``classifier.4``, the penultimate layer; its features equal an independent path."""
     assert fc7_layer(model) == VGG16_FC7 == penultimate_layer(model)
     images = torch.randn(2, 3, 64, 64)
     loader = DataLoader(TensorDataset(images, torch.tensor([0, 1])), batch_size=2)
     features = features_at(model, loader, fc7_layer(model))
-    assert features.shape == (2, 4096)
+    assert features.shape == (2, width)
     model.eval()
     with torch.no_grad():  # independent path: features, pool, flatten, first 5 classifier layers
         expected = model.classifier[:5](torch.flatten(model.avgpool(model.features(images)), 1))
     assert_close(features, expected)
     assert (features >= 0).all()
+
+
+def test_fc7_of_a_small_model_in_vgg16_layout():
+    torch.manual_seed(0)
+    classifier = nn.Sequential(
+        nn.Linear(8 * 2 * 2, 16),
+        nn.ReLU(inplace=True),
+        nn.Dropout(),
+        nn.Linear(16, 16),
+        nn.ReLU(inplace=True),
+        nn.Dropout(),
+        nn.Linear(16, 5),
+    )  # VGG16's classifier, 16 wide instead of 4096
+    model = TransferNet(make_layers([4, "M", 8, "M"]), nn.AdaptiveAvgPool2d((2, 2)), classifier)
+    check_fc7_of_vgg16_layout(model, width=16)
+
+
+@pytest.mark.slow
+def test_vgg16_fc7_is_4096_d_at_64_pixels():
+    from torchvision.models import vgg16
+
+    torch.manual_seed(0)
+    check_fc7_of_vgg16_layout(vgg16(weights=None), width=4096)
 
 
 # --- 2-D maps ------------------------------------------------------------------------------

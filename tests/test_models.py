@@ -7,7 +7,10 @@ import urllib.error
 import pytest
 import torch
 from torch import nn
+from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+from torchvision.models.vgg import make_layers
 
+import course_lib.models
 from course_lib.models import (
     TransferNet,
     build_vgg16_head,
@@ -20,13 +23,42 @@ from course_lib.models import (
 )
 
 NUM_CLASSES = 5  # odd on purpose
+FULL_SIZE = ("vgg16_transfer", "convnext_age")  # built only in the slow tests
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def small_torchvision_model(arch: str, *, weights: str | None = None) -> nn.Module:
+    """Stands in for ``load_torchvision``: the parts of vgg16 and convnext_tiny the builders use,
+    in their layout, at a small fraction of their size."""
+    assert weights is None, "the small stand-ins have no pretrained weights"
+    if arch == "vgg16":
+        vgg = nn.Module()
+        vgg.features = make_layers([8, "M", 512])  # 512 channels out, as VGG16's features
+        vgg.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        return vgg
+    if arch == "convnext_tiny":  # classifier: LayerNorm2d, Flatten, Linear(16, 1000)
+        return ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, None, 1)])
+    raise ValueError(f"no small stand-in for {arch!r}; expected vgg16 or convnext_tiny")
 
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, nn.Module]:
+    """Every registered model, small: the full-size builders run on small stand-in backbones."""
     torch.manual_seed(0)
-    return {name: create_model(name, num_classes=NUM_CLASSES) for name in model_names()}
+    small_options = {"vgg16_transfer": {"hidden": 16}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(course_lib.models, "load_torchvision", small_torchvision_model)
+        return {
+            name: create_model(name, num_classes=NUM_CLASSES, **small_options.get(name, {}))
+            for name in model_names()
+        }
+
+
+@pytest.fixture(scope="module")
+def full_size_models() -> dict[str, nn.Module]:
+    """VGG16 and ConvNeXt-Tiny at their real sizes (random weights), each built once."""
+    torch.manual_seed(0)
+    return {name: create_model(name, num_classes=NUM_CLASSES) for name in FULL_SIZE}
 
 
 def test_registry_names_and_bad_input():
@@ -40,9 +72,8 @@ def test_registry_names_and_bad_input():
             create_model("vgg_mini_transfer", num_classes=bad)
 
 
-@pytest.mark.parametrize("name", model_names())
-def test_every_model_trains_what_it_should(models, name):
-    model = models[name]
+def check_trains_what_it_should(model: nn.Module) -> None:
+    """Finite outputs of the right shape, and a gradient on exactly the trainable parameters."""
     model.train()
     images = torch.randn(2, 3, 32, 32)  # batch of 2: BatchNorm1d needs more than one sample
     output = model(images)
@@ -65,22 +96,40 @@ def test_every_model_trains_what_it_should(models, name):
     model.zero_grad(set_to_none=True)
 
 
-@pytest.mark.parametrize("name", ["vgg16_transfer", "vgg_mini_transfer"])
-def test_fresh_transfer_model_trains_exactly_the_head(models, name):
-    model = models[name]
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_trains_what_it_should(models, name):
+    check_trains_what_it_should(models[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FULL_SIZE)
+def test_full_size_models_train_what_they_should(full_size_models, name):
+    check_trains_what_it_should(full_size_models[name])
+
+
+def check_trains_exactly_the_head(model: nn.Module) -> None:
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     head = {f"classifier.{n}" for n, _ in model.classifier.named_parameters()}
     assert trainable == head
     assert isinstance(model, TransferNet) and model.outputs_log_probs
 
 
-def test_vgg16_transfer_head_shapes(models):
-    layers = list(models["vgg16_transfer"].classifier)
+@pytest.mark.parametrize("name", ["vgg16_transfer", "vgg_mini_transfer"])
+def test_fresh_transfer_model_trains_exactly_the_head(models, name):
+    check_trains_exactly_the_head(models[name])
+
+
+@pytest.mark.slow
+def test_vgg16_transfer_head_shapes(full_size_models):
+    model = full_size_models["vgg16_transfer"]
+    check_trains_exactly_the_head(model)
+    layers = list(model.classifier)
     kinds = [type(layer).__name__ for layer in layers]
     assert kinds == ["Linear", "ReLU", "BatchNorm1d", "Dropout"] * 2 + ["Linear"]
     assert (layers[0].in_features, layers[0].out_features) == (25088, 512)
     assert (layers[4].in_features, layers[8].out_features) == (512, NUM_CLASSES)
     assert layers[3].p == 0.5
+    assert len(model.features) == 31 and model.features[28].out_channels == 512
 
 
 def test_build_vgg16_head_matches_article_initialisation():
@@ -89,10 +138,16 @@ def test_build_vgg16_head_matches_article_initialisation():
     # Article 001: the same layers, then init_classifier (kaiming_uniform_, zero bias, BN 1/0).
     torch.manual_seed(1)
     article = nn.Sequential(
-        nn.Linear(40, 16), nn.ReLU(), nn.BatchNorm1d(16), nn.Dropout(0.5),
-        nn.Linear(16, 16), nn.ReLU(), nn.BatchNorm1d(16), nn.Dropout(0.5),
+        nn.Linear(40, 16),
+        nn.ReLU(),
+        nn.BatchNorm1d(16),
+        nn.Dropout(0.5),
+        nn.Linear(16, 16),
+        nn.ReLU(),
+        nn.BatchNorm1d(16),
+        nn.Dropout(0.5),
         nn.Linear(16, 7),
-    )  # fmt: skip
+    )
     with torch.no_grad():
         for m in article:
             if isinstance(m, nn.BatchNorm1d):
@@ -153,6 +208,16 @@ def test_convnext_models_output_logits(models):
     for name in ("convnext_age", "convnext_mini_age"):
         assert not uses_log_probs(models[name])
         assert models[name].classifier[2].out_features == NUM_CLASSES
+
+
+@pytest.mark.slow
+def test_convnext_age_is_convnext_tiny_with_a_new_last_layer(full_size_models):
+    model = full_size_models["convnext_age"]
+    assert not uses_log_probs(model)
+    assert [type(m).__name__ for m in model.classifier] == ["LayerNorm2d", "Flatten", "Linear"]
+    last = model.classifier[2]
+    assert (last.in_features, last.out_features) == (768, NUM_CLASSES)
+    assert [len(stage) for stage in model.features[1::2]] == [3, 3, 9, 3]
 
 
 def test_missing_weights_offline_error_names_file_and_folder(monkeypatch, tmp_path):

@@ -100,9 +100,12 @@ def test_split_dataset_uses_the_given_split_function_and_checks_arguments():
         pass
 
     parts = split_dataset(
-        Numbers(6), transforms=[None, None], fractions=(0.5, 0.5), split_indices=first_half,
+        Numbers(6),
+        transforms=[None, None],
+        fractions=(0.5, 0.5),
+        split_indices=first_half,
         subset_cls=Recorded,
-    )  # fmt: skip
+    )
     assert calls == [(6, (0.5, 0.5), 42)] and parts[1].indices == [3, 4, 5]
     assert all(type(part) is Recorded for part in parts)
     with pytest.raises(ValueError, match="2 transforms for 3 fractions"):

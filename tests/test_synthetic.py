@@ -125,8 +125,9 @@ def test_interrupted_run_is_replaced(tmp_path):
     partial = tmp_path / ".data.partial"
     (partial / "train").mkdir(parents=True)
     (partial / "train" / "junk.JPEG").write_bytes(b"half")
-    root = make_tiny_imagenet(tmp_path / "data", num_classes=2, train_per_class=2,
-                              val_per_class=1, seed=0)  # fmt: skip
+    root = make_tiny_imagenet(
+        tmp_path / "data", num_classes=2, train_per_class=2, val_per_class=1, seed=0
+    )
     assert not partial.exists() and (root / MARKER).is_file()
     assert not (root / "train" / "junk.JPEG").exists()
 
@@ -176,16 +177,24 @@ def load_split(root: Path, layout: dict, split: str) -> tuple[torch.Tensor, torc
 
 def test_small_cnn_learns_the_classes_quickly(tmp_path, one_thread):
     torch.manual_seed(0)
-    root = make_tiny_imagenet(tmp_path / "t", num_classes=10, train_per_class=60,
-                              val_per_class=20, test_images=0, seed=1)  # fmt: skip
+    root = make_tiny_imagenet(
+        tmp_path / "t", num_classes=10, train_per_class=60, val_per_class=20, test_images=0, seed=1
+    )
     layout = read_layout(root)
     (x, y), (x_val, y_val) = load_split(root, layout, "train"), load_split(root, layout, "val")
     model = nn.Sequential(
-        nn.Conv2d(3, 12, 5, stride=2, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (N, 12, 16, 16)
-        nn.Conv2d(12, 24, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 24, 8, 8)
-        nn.Conv2d(24, 48, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1),
-        nn.Flatten(), nn.Linear(48, 10),
-    )  # fmt: skip
+        nn.Conv2d(3, 12, 5, stride=2, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 12, 16, 16)
+        nn.Conv2d(12, 24, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 24, 8, 8)
+        nn.Conv2d(24, 48, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(48, 10),
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     start = time.perf_counter()
     for _ in range(6):
@@ -200,8 +209,19 @@ def test_small_cnn_learns_the_classes_quickly(tmp_path, one_thread):
 
 
 def test_command_line_writes_both_datasets(tmp_path, capsys):
-    tiny = ["synth", "tiny-imagenet", str(tmp_path / "t"), "--classes", "2", "--train-per-class",
-            "3", "--val-per-class", "1", "--test-images", "2"]  # fmt: skip
+    tiny = [
+        "synth",
+        "tiny-imagenet",
+        str(tmp_path / "t"),
+        "--classes",
+        "2",
+        "--train-per-class",
+        "3",
+        "--val-per-class",
+        "1",
+        "--test-images",
+        "2",
+    ]
     assert data_tools_main(tiny) == 0
     assert len(list((tmp_path / "t" / "test" / "images").iterdir())) == 2
     cacd = ["synth", "cacd", str(tmp_path / "c"), "--people", "2", "--images-per-person", "2"]
@@ -221,8 +241,10 @@ def test_course_reader_accepts_the_synthetic_layout(tiny_imagenet):
     assert report.counts["train"] == dict.fromkeys(sorted(read_layout(tiny_imagenet)["wnids"]), 12)
     assert report.grayscale
     val = TinyImageNet(tiny_imagenet, "val")
-    wnids = [line.split("\t")[1] for line in
-             (tiny_imagenet / "val" / "val_annotations.txt").read_text().splitlines()]  # fmt: skip
+    wnids = [
+        line.split("\t")[1]
+        for line in (tiny_imagenet / "val" / "val_annotations.txt").read_text().splitlines()
+    ]
     assert [val.classes[label] for _, label in val.samples] == wnids
     image, label = val[0]
     assert image.mode == "RGB" and image.size == (64, 64)

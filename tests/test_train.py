@@ -57,13 +57,26 @@ CONFIG = config_from_dict(
         "model_kwargs": {"widths": [4, 8], "batch_norm": True, "hidden": 16, "dropout": 0.2},
         "topk": [1, 2],
         "stages": [
-            {"name": "head", "epochs": 2, "trainable": ["classifier"], "scheduler": "cyclic",
-             "base_lr": 1e-3, "max_lr": 1e-2, "step_size_up": 4},
-            {"name": "all", "epochs": 2, "scheduler": "cyclic",
-             "base_lr": 1e-4, "max_lr": 1e-3, "step_size_up": 3},
+            {
+                "name": "head",
+                "epochs": 2,
+                "trainable": ["classifier"],
+                "scheduler": "cyclic",
+                "base_lr": 1e-3,
+                "max_lr": 1e-2,
+                "step_size_up": 4,
+            },
+            {
+                "name": "all",
+                "epochs": 2,
+                "scheduler": "cyclic",
+                "base_lr": 1e-4,
+                "max_lr": 1e-3,
+                "step_size_up": 3,
+            },
         ],
     }
-)  # fmt: skip
+)
 
 
 def make_model(config=CONFIG, num_classes: int = NUM_CLASSES) -> nn.Module:

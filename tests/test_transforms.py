@@ -145,11 +145,14 @@ def test_hue_and_saturation_match_torchvision_kernels():
 def test_color_jitter_applies_each_images_own_order():
     images = smooth_images(6, seed=5).float() / 255
     params = AugmentParams(
-        crop=60, top=torch.zeros(6, dtype=torch.long), left=torch.zeros(6, dtype=torch.long),
-        flip=torch.zeros(6, dtype=torch.bool), saturation=torch.tensor([0.5, 2, 1.5, 0.7, 1.9, 1]),
+        crop=60,
+        top=torch.zeros(6, dtype=torch.long),
+        left=torch.zeros(6, dtype=torch.long),
+        flip=torch.zeros(6, dtype=torch.bool),
+        saturation=torch.tensor([0.5, 2, 1.5, 0.7, 1.9, 1]),
         hue=torch.tensor([0.05, -0.05, 0.03, -0.02, 0.04, 0.0]),
         hue_first=torch.tensor([True, False, True, False, False, True]),
-    )  # fmt: skip
+    )
     out = color_jitter(images, params)
     for i, image in enumerate(images):
         s, h = float(params.saturation[i]), float(params.hue[i])

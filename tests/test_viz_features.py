@@ -213,9 +213,13 @@ def test_run_features_with_a_tiny_bert_and_student_functions(tmp_path):
     vocab.write_text("\n".join("[PAD] [UNK] [CLS] [SEP] [MASK] , red green blue thing".split()))
     tokenizer = transformers.BertTokenizerFast(vocab=str(vocab))
     config = transformers.BertConfig(
-        vocab_size=11, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=16, max_position_embeddings=32,
-    )  # fmt: skip
+        vocab_size=11,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=32,
+    )
     torch.manual_seed(0)
     bert = transformers.BertModel(config)
     pooled = []

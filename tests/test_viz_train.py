@@ -13,11 +13,19 @@ from course_lib.viz.curves import plot_history
 from course_lib.viz.heatmaps import plot_confusion
 
 HISTORY = [
-    {"epoch": e, "stage": "head" if e <= 2 else "finetune", "lr": 1e-4, "train_loss": 2.0 / e,
-     "train_top1": 0.1 * e, "val_loss": 2.2 / e, "val_top1": 0.08 * e, "val_top5": 0.2 * e,
-     "seconds": 1.0}
+    {
+        "epoch": e,
+        "stage": "head" if e <= 2 else "finetune",
+        "lr": 1e-4,
+        "train_loss": 2.0 / e,
+        "train_top1": 0.1 * e,
+        "val_loss": 2.2 / e,
+        "val_top1": 0.08 * e,
+        "val_top5": 0.2 * e,
+        "seconds": 1.0,
+    }
     for e in range(1, 5)
-]  # fmt: skip
+]
 
 
 def test_curves_from_rows_and_csv(tmp_path):

@@ -86,6 +86,46 @@ def _relative_error(approx: Tensor, exact: Tensor, pooled: PooledInput | None = 
         return float(torch.linalg.norm(approx - exact) / torch.linalg.norm(exact))
 
 
+def _linear_at(model: nn.Module, name: str) -> nn.Linear:
+    """The ``nn.Linear`` called ``name`` in ``model``; anything else raises."""
+    try:
+        linear = model.get_submodule(name)
+    except AttributeError as error:
+        raise ValueError(f"layer {name!r} is not a module of the model ({error})") from None
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"layer {name!r} is a {type(linear).__name__}, not an nn.Linear")
+    return linear
+
+
+def _to_tt(
+    linear: nn.Linear,
+    options: dict,
+    modes: tuple[Sequence[int] | None, Sequence[int] | None],
+    inputs: PooledInput | None,
+) -> tuple[TTLinear, float]:
+    """``linear`` as a TTLinear (on its pooled inputs when ``inputs`` is given) and its error."""
+    if inputs is not None:
+        layer = tt_linear_on_pooled_inputs(linear, inputs, **options)
+    else:
+        layer = TTLinear.from_linear(linear, *modes, **options)
+    return layer, _relative_error(layer.dense_weight(), linear.weight, inputs)
+
+
+def _layer_report(name: str, linear: nn.Linear, layer: TTLinear, error: float) -> LayerReport:
+    """The report row of ``linear`` replaced by ``layer``."""
+    return LayerReport(
+        name,
+        linear.in_features,
+        linear.out_features,
+        layer.in_modes,
+        layer.out_modes,
+        layer.ranks,
+        sum(p.numel() for p in linear.parameters()),
+        layer.num_parameters(),
+        error,
+    )
+
+
 def compress_model(
     model: nn.Module,
     layers: Sequence[str],
@@ -108,12 +148,7 @@ def compress_model(
     compressed = copy.deepcopy(model)
     reports = []
     for name in layers:
-        try:
-            linear = compressed.get_submodule(name)
-        except AttributeError as error:
-            raise ValueError(f"layer {name!r} is not a module of the model ({error})") from None
-        if not isinstance(linear, nn.Linear):
-            raise TypeError(f"layer {name!r} is a {type(linear).__name__}, not an nn.Linear")
+        linear = _linear_at(compressed, name)
         options = {
             "ranks": _for_layer(ranks, name),
             "max_rank": _for_layer(max_rank, name),
@@ -121,27 +156,10 @@ def compress_model(
             "decompose": decompose,
             "contract": contract,
         }
-        inputs = (pooled or {}).get(name)
-        if inputs is not None:
-            layer = tt_linear_on_pooled_inputs(linear, inputs, **options)
-            error = _relative_error(layer.dense_weight(), linear.weight, inputs)
-        else:
-            layer = TTLinear.from_linear(linear, *(modes or {}).get(name, (None, None)), **options)
-            error = _relative_error(layer.dense_weight(), linear.weight)
+        layer_modes = (modes or {}).get(name, (None, None))
+        layer, error = _to_tt(linear, options, layer_modes, (pooled or {}).get(name))
         compressed.set_submodule(name, layer)
-        reports.append(
-            LayerReport(
-                name,
-                linear.in_features,
-                linear.out_features,
-                layer.in_modes,
-                layer.out_modes,
-                layer.ranks,
-                sum(p.numel() for p in linear.parameters()),
-                layer.num_parameters(),
-                error,
-            )
-        )
+        reports.append(_layer_report(name, linear, layer, error))
     report = CompressionReport(
         reports,
         count_parameters(model),

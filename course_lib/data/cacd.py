@@ -144,9 +144,10 @@ def _copy_all(out_dir: Path, pairs: list[tuple[Path, Path]], *, desc: str) -> No
     targets = {target for _, target in pairs}
     if out_dir.exists():
         strangers = [
-            p for p in out_dir.rglob("*") if p.is_file() and not p.name.startswith(".")
-            and p not in targets
-        ]  # fmt: skip
+            p
+            for p in out_dir.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and p not in targets
+        ]
         if strangers:
             raise FileExistsError(
                 f"{out_dir} already holds {len(strangers)} files this run would not write "
@@ -231,8 +232,13 @@ def split_train_val(
         labels += [label] * len(images)
     train, val = split(labels, test_size=test_size, seed=seed)
     subsets = {"train": train, "val": val}
-    pairs = [(files[i], dst / name / files[i].parent.name / files[i].name)
-             for name, indices in subsets.items() for i in indices]  # fmt: skip
+    pairs = [
+        (files[i], dst / name / files[i].parent.name / files[i].name)
+        for name, indices in subsets.items()
+        for i in indices
+    ]
     _copy_all(dst, pairs, desc="split")
-    return {name: {g: sum(labels[i] == k for i in indices) for k, g in enumerate(groups)}
-            for name, indices in subsets.items()}  # fmt: skip
+    return {
+        name: {g: sum(labels[i] == k for i in indices) for k, g in enumerate(groups)}
+        for name, indices in subsets.items()
+    }

@@ -98,14 +98,18 @@ def _people_table(rng: np.random.Generator, count: int) -> pd.DataFrame:
     # typical ages spread evenly over the decades, so every age group gets people
     spread = rng.permutation(np.arange(count) + rng.random(count)) / count  # in [0, 1)
     centres = MIN_AGE + 4 + (MAX_AGE - MIN_AGE - 8) * spread
-    return pd.DataFrame({
-        "name": [f"{FIRST_NAMES[i // len(LAST_NAMES)]}_{LAST_NAMES[i % len(LAST_NAMES)]}"
-                 for i in picks],
-        "identity": np.arange(1, count + 1),
-        "birth": np.round((FIRST_YEAR + LAST_YEAR) / 2 - centres).astype(int),
-        "rank": rng.integers(1, 51, size=count),
-        "lfw": (rng.random(count) < 0.3).astype(int),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "name": [
+                f"{FIRST_NAMES[i // len(LAST_NAMES)]}_{LAST_NAMES[i % len(LAST_NAMES)]}"
+                for i in picks
+            ],
+            "identity": np.arange(1, count + 1),
+            "birth": np.round((FIRST_YEAR + LAST_YEAR) / 2 - centres).astype(int),
+            "rank": rng.integers(1, 51, size=count),
+            "lfw": (rng.random(count) < 0.3).astype(int),
+        }
+    )
 
 
 def _image_table(rng: np.random.Generator, people: pd.DataFrame, per_person: int) -> pd.DataFrame:
@@ -120,9 +124,17 @@ def _image_table(rng: np.random.Generator, people: pd.DataFrame, per_person: int
         for year in np.sort(rng.integers(first, last + 1, size=per_person)):
             number = 1 if year != previous else number + 1 + int(rng.random() < 0.1)  # gaps
             previous, age = year, int(year - person.birth)
-            rows.append({"age": age, "identity": person.identity, "year": int(year),
-                         "rank": person.rank, "lfw": person.lfw, "birth": person.birth,
-                         "name": f"{age}_{person.name}_{number:04d}.jpg"})  # fmt: skip
+            rows.append(
+                {
+                    "age": age,
+                    "identity": person.identity,
+                    "year": int(year),
+                    "rank": person.rank,
+                    "lfw": person.lfw,
+                    "birth": person.birth,
+                    "name": f"{age}_{person.name}_{number:04d}.jpg",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -140,8 +152,14 @@ def make_cacd(
         raise ValueError(f"people must be in [1, {MAX_PEOPLE}], got {people}")
     if images_per_person < 1 or image_size < 16:
         raise ValueError("images_per_person must be >= 1 and image_size >= 16")
-    params = {"dataset": "cacd", "people": people, "images_per_person": images_per_person,
-              "seed": seed, "image_size": image_size, "version": 1}  # fmt: skip
+    params = {
+        "dataset": "cacd",
+        "people": people,
+        "images_per_person": images_per_person,
+        "seed": seed,
+        "image_size": image_size,
+        "version": 1,
+    }
 
     def write(out: Path) -> None:
         rng = np.random.default_rng([seed, 0])
@@ -152,8 +170,12 @@ def make_cacd(
         features = np.empty((len(images), 16), np.float64)  # (N, 16)
         rows = progress(images.itertuples(), desc="faces", total=len(images))
         for i, row in enumerate(rows):
-            face = draw_face(row.age, traits[row.identity - 1], np.random.default_rng([seed, 2, i]),
-                             size=image_size)  # fmt: skip
+            face = draw_face(
+                row.age,
+                traits[row.identity - 1],
+                np.random.default_rng([seed, 2, i]),
+                size=image_size,
+            )
             save_jpeg(face, out / "CACD2000" / row.name)
             thumb = face.mean(axis=2)[: image_size // 4 * 4, : image_size // 4 * 4]
             features[i] = thumb.reshape(4, image_size // 4, 4, -1).mean(axis=(1, 3)).ravel() / 255

@@ -21,8 +21,14 @@ import scipy.io
 from course_lib.data.cacd import IMAGE_FIELDS, IMAGE_STRUCT, PEOPLE_FIELDS, PEOPLE_STRUCT
 
 CREATED = "Created on: Mon Jan 04 09:00:00 2016"
-V5_TYPES = {"age": np.uint8, "identity": np.uint16, "year": np.uint16, "rank": np.uint8,
-            "lfw": np.uint8, "birth": np.uint16}  # fmt: skip
+V5_TYPES = {
+    "age": np.uint8,
+    "identity": np.uint16,
+    "year": np.uint16,
+    "rank": np.uint8,
+    "lfw": np.uint8,
+    "birth": np.uint16,
+}
 
 
 def _header_text(version: str, suffix: str = "") -> bytes:

@@ -187,9 +187,15 @@ def make_tiny_imagenet(
     if min(train_per_class, val_per_class, test_images or 0) < 0:
         raise ValueError("image counts must not be negative")
     test_images = num_classes * val_per_class if test_images is None else test_images
-    params = {"dataset": "tiny-imagenet", "num_classes": num_classes, "seed": seed,
-              "train_per_class": train_per_class, "val_per_class": val_per_class,
-              "test_images": test_images, "version": 1}  # fmt: skip
+    params = {
+        "dataset": "tiny-imagenet",
+        "num_classes": num_classes,
+        "seed": seed,
+        "train_per_class": train_per_class,
+        "val_per_class": val_per_class,
+        "test_images": test_images,
+        "version": 1,
+    }
 
     def write(out: Path) -> None:
         rng = np.random.default_rng([seed, 0])
