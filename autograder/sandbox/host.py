@@ -173,9 +173,11 @@ class Sandbox:
                     os.chown(scratch, uid, uid)
                     os.chmod(self.folder, 0o711)
                 setup.update(
-                    jail=None, workdir=str(scratch), uid=uid,
+                    jail=None,
+                    workdir=str(scratch),
+                    uid=uid,
                     sys_path=[str(library), *launch.python_paths()],
-                )  # fmt: skip
+                )
                 self.process = launch.spawn(library, child_fds, setup, self.folder)
                 self.pid = self.process.pid
         except (OSError, RuntimeError) as error:

@@ -261,9 +261,13 @@ class ZygoteLauncher:
         script = library / "autograder" / "sandbox" / "zygote.py"
         self.process = subprocess.Popen(
             [sys.executable, "-S", "-s", str(script), str(theirs.fileno())],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            pass_fds=(theirs.fileno(),), env=env, start_new_session=True,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            pass_fds=(theirs.fileno(),),
+            env=env,
+            start_new_session=True,
+        )
         theirs.close()
         self.socket = ours
         setup = {"preload": preload, "sys_path": [str(library), *python_paths()]}
