@@ -21,14 +21,7 @@ from course_lib.train import evaluate, fit, loss_for, train_one_epoch
 NUM_CLASSES = 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny tensors gain nothing from more, and on a busy shared machine
-    the thread pool's waiting makes these tests many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_dataset(n: int, *, seed: int) -> TensorDataset:
