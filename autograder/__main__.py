@@ -1,8 +1,8 @@
-"""``python -m autograder COMMAND``: every module here or in ``commands/`` with ``add_parser``.
+"""``python -m autograder COMMAND``: the commands listed in ``COMMANDS``.
 
-A command module defines ``add_parser(subparsers)``, which adds its parser and sets
-``func=run`` (``run(args) -> int`` calls one library function). Dropping such a module into
-the package registers the command; nothing here needs editing.
+Each command module defines ``add_parser(subparsers)``, which adds its parser and sets
+``func=run`` (``run(args) -> int`` calls one library function). A new command is a module with
+``add_parser`` and one line in ``COMMANDS``.
 """
 
 from __future__ import annotations
@@ -11,22 +11,20 @@ import argparse
 import importlib
 import logging
 import sys
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
-FOLDERS = ((PACKAGE, "autograder."), (PACKAGE / "commands", "autograder.commands."))
-
-
-def command_modules() -> list[str]:
-    """Names of the modules that define a command, sorted."""
-    names = []
-    for folder, prefix in FOLDERS:
-        for path in sorted(folder.glob("*.py")):
-            if path.stem.startswith("_"):
-                continue
-            if "\ndef add_parser(" in path.read_text(encoding="utf-8"):
-                names.append(prefix + path.stem)
-    return names
+#: Modules defining the commands, in the order ``--help`` lists them.
+COMMANDS = (
+    "autograder.commands.check",
+    "autograder.commands.grade",
+    "autograder.commands.grade_all",
+    "autograder.commands.stats",
+    "autograder.commands.gradescope",
+    "autograder.commands.lock",
+    "autograder.commands.course",
+    "autograder.commands.refs",
+    "autograder.release",
+    "autograder.sync",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in command_modules():
+    for name in COMMANDS:
         importlib.import_module(name).add_parser(subparsers)
     return parser
 

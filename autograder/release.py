@@ -8,6 +8,8 @@
   assignment: the released notebook, the student edition of course_lib (bodies graded in this
   and later assignments raise ``NotImplementedError``), and the self-check autograder with
   public cases only.
+- ``python -m autograder course DIR`` lays out an nbgrader course for a term outside the
+  repository (:func:`lay_out_course`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from autograder.student_edition import (
     build_student_edition,
 )
 from autograder.sync import sync_solutions
-from course_lib.files import atomic_folder
+from course_lib.files import atomic_folder, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +88,8 @@ def make_course(course: Path, assignments: Sequence[str], *, root: Path = ROOT) 
     return course
 
 
-def generate(
-    assignments: Sequence[str] = ASSIGNMENTS, *, root: Path = ROOT, out: Path | None = None
-) -> Path:
-    """Regenerate the release of ``assignments`` into ``out`` (default ``root/assignments``)."""
+def check_in_sync(assignments: Sequence[str], *, root: Path = ROOT) -> None:
+    """Raise ValueError when a solution cell of ``assignments`` differs from course_lib."""
     for assignment in assignments:
         assignment_index(assignment)
     problems = sync_solutions(
@@ -103,6 +103,13 @@ def generate(
             "solution cells differ from course_lib; run `python -m autograder "
             "sync-solutions` first:\n" + "\n".join(map(str, problems))
         )
+
+
+def generate(
+    assignments: Sequence[str] = ASSIGNMENTS, *, root: Path = ROOT, out: Path | None = None
+) -> Path:
+    """Regenerate the release of ``assignments`` into ``out`` (default ``root/assignments``)."""
+    check_in_sync(assignments, root=root)
     out = Path(out) if out is not None else root / "assignments"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nbgrader-course-") as tmp:
@@ -162,6 +169,92 @@ def build_bundle(assignment: str, out: Path, *, root: Path = ROOT) -> Path:
             BUNDLE_README.format(assignment=assignment), encoding="utf-8"
         )
     return out
+
+
+COURSE_CONFIG = """\
+\"\"\"nbgrader configuration of this course, written by `python -m autograder course`.
+
+nbgrader's default folders: source/ (instructor notebooks), release/ (what students fetch),
+submitted/, autograded/, feedback/. Run nbgrader commands from this folder.
+\"\"\"
+
+import os
+import sys
+
+# course_lib and autograder come from the course repository, for nbgrader and for its kernels.
+REPOSITORY = {root!r}
+sys.path.insert(0, REPOSITORY)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")]))
+
+from autograder.nbgrader_ext import configure  # noqa: E402
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+# Autograde runs imports, solution and test cells only (no training): the test cells' scores.
+configure(c, graded_cells_only=True)
+# Where release_assignment, fetch_assignment, submit and collect exchange files; the default is
+# /srv/nbgrader/exchange, shared by all users of a JupyterHub.
+# c.Exchange.root = "/srv/nbgrader/exchange"
+"""
+
+COURSE_GITIGNORE = """\
+# Student data and what is computed from it never enter version control.
+submitted/
+autograded/
+feedback/
+exchange/
+gradebook.db
+gradebook.db-journal
+.nbgrader.log
+# Rebuilt by `python -m autograder course . --force`.
+release/
+.ipynb_checkpoints/
+__pycache__/
+"""
+
+
+def check_course_folder(course: Path, *, force: bool, root: Path = ROOT) -> Path:
+    """``course`` made absolute; ValueError inside ``root``, FileExistsError when not empty."""
+    course = course.expanduser().resolve()
+    if course == root or root in course.parents:
+        raise ValueError(f"{course} is inside the repository {root}: give a folder outside it")
+    if course.is_file() or (course.is_dir() and any(course.iterdir()) and not force):
+        raise FileExistsError(
+            f"{course} is not an empty folder: give a new one, or --force to rewrite the "
+            "course's config, source/ and release/ there (student data is never touched)"
+        )
+    return course
+
+
+def lay_out_course(
+    course: Path,
+    assignments: Sequence[str] = ASSIGNMENTS,
+    *,
+    force: bool = False,
+    root: Path = ROOT,
+) -> Path:
+    """Write an nbgrader course for a term into ``course``, a folder outside the repository.
+
+    It holds nbgrader_config.py, a .gitignore for student data, ``source/<id>/`` (the solution
+    notebook) and ``release/<id>/`` (nbgrader's release of it, generated here, which also
+    registers the assignment in gradebook.db, plus the student edition of course_lib, the
+    public checks and a README: what ``python -m autograder release`` bundles).
+    """
+    course = check_course_folder(Path(course), force=force, root=root)
+    check_in_sync(assignments, root=root)
+    course.mkdir(parents=True, exist_ok=True)
+    write_text(course / "nbgrader_config.py", COURSE_CONFIG.format(root=str(root)))
+    write_text(course / ".gitignore", COURSE_GITIGNORE)
+    for assignment in assignments:
+        with atomic_folder(course / "source" / assignment) as tree:
+            shutil.copytree(root / "solutions" / assignment, tree, ignore=IGNORED)
+        run_nbgrader(["generate_assignment", assignment, "--force"], course=course, root=root)
+        with tempfile.TemporaryDirectory(prefix="student-kit-") as tmp:
+            kit = build_bundle(assignment, Path(tmp) / assignment, root=root)
+            for path in kit.iterdir():
+                if path.name != f"{assignment}.ipynb":  # nbgrader's own release stays
+                    shutil.move(path, course / "release" / assignment / path.name)
+        logger.info("laid out %s in %s", assignment, course)
+    return course
 
 
 def _run_generate(args: argparse.Namespace) -> int:

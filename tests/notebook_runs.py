@@ -9,6 +9,10 @@ execution time of each notebook is read from nbclient's cell metadata):
   stderr every time they are called (nbgrader alone would zero such grade cells);
 - ``release``: the released notebook, untouched.
 
+A second run grades the same submissions in a course laid out by ``python -m autograder course``
+(autograde runs imports, solution and test cells only); its submissions are whole release
+folders, as nbgrader's fetch and submit copy them, student edition of course_lib included.
+
 Test modules get the run through :func:`course_run`, which executes it on first use only.
 """
 
@@ -71,10 +75,14 @@ class CourseRun:
     assignments: tuple[str, ...]
     scores: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: Wall-clock seconds of each nbgrader step, by (step, assignment, student).
+    step_seconds: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    log: str = ""
+    release_directory: str = "assignments"
 
     @property
     def released(self) -> Path:
-        return self.course / "assignments"
+        return self.course / self.release_directory
 
     def autograded(self, student: str, assignment: str) -> nbformat.NotebookNode:
         path = self.course / "autograded" / student / assignment / f"{assignment}.ipynb"
@@ -88,7 +96,7 @@ class CourseRun:
 #: Runs nbgrader's own converters (what its command line runs) for a list of steps, in one
 #: process: nbgrader starts once instead of once per step.
 NBGRADER_STEPS = """
-import json, sys
+import json, sys, time
 from nbgrader.apps import NbGraderAPI
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -97,14 +105,18 @@ config = PyFileConfigLoader("nbgrader_config.py", path=course).load_config()
 config.CourseDirectory.root = course
 api = NbGraderAPI(config=config)
 for step, *args in steps:
+    start = time.perf_counter()
     result = getattr(api, step)(*args)
     if not result["success"]:
         sys.exit(f"nbgrader {step} {args} failed:\\n{result.get('log')}\\n{result.get('error')}")
+    print(json.dumps([step, *args, time.perf_counter() - start]), flush=True)
+    print(result.get("log") or "", file=sys.stderr)
 """
 
 
-def run_steps(course: Path, steps: list[list[str]]) -> None:
-    """Run nbgrader ``steps`` (``[api_method, *args]``) in the course folder ``course``."""
+def run_steps(course: Path, steps: list[list[str]]) -> tuple[dict[tuple[str, ...], float], str]:
+    """Run nbgrader ``steps`` (``[api_method, *args]``) in the course folder ``course``: the
+    seconds of each step and nbgrader's log."""
     done = subprocess.run(
         [sys.executable, "-c", NBGRADER_STEPS, str(course), json.dumps(steps)],
         cwd=course,
@@ -115,6 +127,8 @@ def run_steps(course: Path, steps: list[list[str]]) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"nbgrader failed in {course}:\n{done.stderr[-5000:]}")
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("[")]
+    return {tuple(row[:-1]): row[-1] for row in rows}, done.stderr
 
 
 def execution_seconds(nb: nbformat.NotebookNode) -> float:
@@ -127,8 +141,6 @@ def execution_seconds(nb: nbformat.NotebookNode) -> float:
 
 
 def _run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
-    from nbgrader.api import Gradebook
-
     make_course(course, assignments, root=ROOT)
     run_steps(course, [["generate_assignment", a] for a in assignments])
     for assignment in assignments:
@@ -141,14 +153,21 @@ def _run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
         shutil.copy(
             course / "assignments" / assignment / name, submitted / "release" / assignment / name
         )
+    return _grade(CourseRun(course, assignments))
+
+
+def _grade(run: CourseRun) -> CourseRun:
+    """Autograde and generate feedback for every student and assignment of ``run``."""
+    from nbgrader.api import Gradebook
+
     steps = [
         [step, a, student]
-        for a in assignments
+        for a in run.assignments
         for student in STUDENTS
         for step in ("autograde", "generate_feedback")
     ]
-    run_steps(course, steps)
-    run = CourseRun(course, assignments)
+    run.step_seconds, run.log = run_steps(run.course, steps)
+    course, assignments = run.course, run.assignments
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for assignment in assignments:
             for student in STUDENTS:
@@ -160,6 +179,21 @@ def _run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
     return run
 
 
+def _graded_cells_run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
+    assert main(["course", str(course), "--assignments", *assignments]) == 0
+    for assignment in assignments:
+        name = f"{assignment}.ipynb"
+        for student in STUDENTS:
+            shutil.copytree(
+                course / "release" / assignment, course / "submitted" / student / assignment
+            )
+        with_warnings(
+            course / "source" / assignment / name,
+            course / "submitted" / "solution" / assignment / name,
+        )
+    return _grade(CourseRun(course, assignments, release_directory="release"))
+
+
 _runs: dict[str, CourseRun] = {}
 _bundles: dict[str, Path] = {}
 
@@ -169,6 +203,14 @@ def course_run(tmp_path_factory) -> CourseRun:
     if "course" not in _runs:
         _runs["course"] = _run(tmp_path_factory.mktemp("course"), available())
     return _runs["course"]
+
+
+def graded_cells_run(tmp_path_factory) -> CourseRun:
+    """The session's run in a course laid out by ``python -m autograder course``."""
+    if "graded_cells" not in _runs:
+        course = tmp_path_factory.mktemp("graded-cells") / "course"
+        _runs["graded_cells"] = _graded_cells_run(course, available())
+    return _runs["graded_cells"]
 
 
 def bundle(tmp_path_factory, assignment: str) -> Path:

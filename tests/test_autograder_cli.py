@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from autograder_corpus import REPO, release_notebook, solution_notebook, write
 
-from autograder.__main__ import main
+import autograder
+from autograder.__main__ import COMMANDS, main
 from autograder.student_edition import ASSIGNMENTS
 
 ASSIGNMENT = "a2_transfer"
@@ -34,8 +35,18 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for command in ("check", "grade", "grade-all", "gradescope", "refs"):
+    for command in ("check", "grade", "grade-all", "stats", "gradescope", "lock", "course", "refs"):
         assert command in text
+
+
+def test_every_module_with_a_parser_is_a_listed_command():
+    package = Path(autograder.__file__).parent
+    defining = {
+        ".".join(("autograder", *path.relative_to(package).with_suffix("").parts))
+        for path in package.rglob("*.py")
+        if "\ndef add_parser(" in path.read_text(encoding="utf-8")
+    }
+    assert defining == set(COMMANDS)
 
 
 def test_check_passes_a_solution_and_fails_a_release(notebooks, capsys):

@@ -10,11 +10,16 @@ import nbformat
 import pytest
 from nbgrader import utils
 from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
-from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
 from notebook_runs import course_run
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder.nbgrader_ext import NamedClearSolutions, StderrAsStdout, enclosing_name
+from autograder.nbgrader_ext import (
+    NamedClearSolutions,
+    RestoreHiddenTests,
+    StderrAsStdout,
+    enclosing_name,
+)
 from autograder.spec import load_checks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +105,8 @@ def test_course_config_wires_the_preprocessors() -> None:
     steps = config.Autograde.autograde_preprocessors
     assert steps[steps.index(Execute) + 1] is StderrAsStdout
     assert len(steps) == len(Autograde.autograde_preprocessors.default()) + 1
+    sanitize = config.Autograde.sanitize_preprocessors
+    assert RestoreHiddenTests in sanitize and OverwriteCells not in sanitize
     assert NamedClearSolutions in config.GenerateAssignment.preprocessors
     assert len(config.GenerateAssignment.preprocessors) == len(
         GenerateAssignment.preprocessors.default()
