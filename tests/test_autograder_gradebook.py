@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from autograder_corpus import release_notebook, solution_notebook, write
+from test_autograder_feedback import render
 
 from autograder import spec
 from autograder.__main__ import main
@@ -267,3 +268,20 @@ def test_changed_check_regrades_all_and_keeps_history(first_run, batch, tmp_path
     assert main(batch["argv"]) == 0  # nothing changed since
     assert "graded 0, skipped 9" in "\n".join(lines)
     assert len(list(out.glob("regrade-*.csv"))) == 1
+
+
+@pytest.mark.browser
+def test_the_class_gets_feedback_pages_and_a_statistics_page(first_run, batch, tmp_path):
+    """The same class: a readable page per submission, and the class view in Chromium."""
+    results = sorted((batch["out"] / "results").glob("*.json"))
+    pages = {path.stem: path.with_suffix(".html") for path in results}
+    assert len(pages) >= 6 and all(page.is_file() for page in pages.values())
+    for name, page in pages.items():
+        data = json.loads((batch["out"] / "results" / f"{name}.json").read_text())
+        shown, _ = render(page.read_text(encoding="utf-8"), tmp_path)
+        assert f"{data['score']:g}" in shown["text"] and shown["scripts"] == 0, name
+    out = tmp_path / "stats.html"
+    assert main(["stats", str(batch["out"]), "--out", str(out)]) == 0
+    shown, _ = render(out.read_text(encoding="utf-8"), tmp_path)
+    assert shown["images"] == 2 and shown["broken"] == 0
+    assert f"{len(results)} submissions; score mean" in shown["text"]
