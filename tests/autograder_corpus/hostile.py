@@ -33,7 +33,7 @@ def hostile_entries(canary: Path) -> list[Entry]:
             message="memory",
             cells={
                 "topk_accuracy": topk_with(
-                    "blocks = []\nwhile True:\n    blocks.append(bytearray(2**28))"
+                    "blocks = []\nwhile True:\n    blocks.append(bytearray(2**30))"
                 )
             },
         ),

@@ -12,19 +12,15 @@ from autograder_corpus.entry import FIRST_TOPK, Entry, topk_then, topk_with
 # touches all of it.
 SHARED_MEMORY = """
     import mmap, os
-    import numpy as np
-    size = 3 * 2**30
-    area = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
-    pages = np.frombuffer(area, dtype=np.uint8)[::4096]
-    children = []
-    for part in range(2):
-        pid = os.fork()
-        if pid == 0:
-            pages[part::3] = 1
-            os._exit(0)
-        children.append(pid)
-    pages[2::3] = 1
-    pages[:] = 1
+    # 3 GB of shared memory, populated by the kernel at once (no page-by-page faults, so the
+    # limit is reached within the case's time limit even on a busy machine), then two children
+    # that write to it too.
+    flags = mmap.MAP_SHARED | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE
+    area = mmap.mmap(-1, 3 * 2**30, flags=flags)
+    children = [os.fork() for _ in range(2)]
+    if 0 in children:
+        area[:4096] = bytes(4096)
+        os._exit(0)
     for pid in children:
         os.waitpid(pid, 0)
 """
