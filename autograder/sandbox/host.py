@@ -276,15 +276,15 @@ class Sandbox:
                 if header.get("kind") == "result" and header.get("nonce") == nonce:
                     break
         except protocol.FrameTimeout:
+            message = f"did not finish within {timeout:g} s (time limit)"
+            if self._out_of_memory():  # killed, or still being reclaimed, at the limit
+                message += f", after it reached the {self._memory_limit()}"
             self.close()
-            return Outcome("timeout", message=f"did not finish within {timeout:g} s (time limit)")
+            return Outcome("timeout", message=message)
         except _Ended as error:
             reason = str(error)
-            if self.cgroup is not None and self.cgroup.oom_killed():
-                reason = (
-                    f"memory limit exceeded ({self.limits.memory_bytes / 2**30:g} GB for the "
-                    "code and every process it starts, shared memory included)"
-                )
+            if self._out_of_memory():
+                reason = f"{self._memory_limit()} was exceeded"
             self.close()
             return Outcome("crashed", message=f"the process running the code ended: {reason}")
         except protocol.ProtocolError as error:
@@ -302,6 +302,15 @@ class Sandbox:
                 "the case could not be set up: the code filled or removed its scratch folder"
             )
         return outcome
+
+    def _out_of_memory(self) -> bool:
+        return self.cgroup is not None and self.cgroup.oom_killed()
+
+    def _memory_limit(self) -> str:
+        return (
+            f"memory limit ({self.limits.memory_bytes / 2**30:g} GB for the code and every "
+            "process it starts, shared memory included)"
+        )
 
     def scratch_overused(self) -> str | None:
         """Why the scratch folder is over its quota, if it is (rlimits mode: no tmpfs there)."""
