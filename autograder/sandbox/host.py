@@ -304,7 +304,14 @@ class Sandbox:
         return outcome
 
     def _out_of_memory(self) -> bool:
-        return self.cgroup is not None and self.cgroup.oom_killed()
+        """Whether the code was killed for memory, or reached its limit (then, near it, the
+        kernel reclaims the code's own pages, and it may run out of time before the kill)."""
+        if self.cgroup is None:
+            return False
+        peak = self.cgroup.peak_memory()
+        return self.cgroup.oom_killed() or (
+            peak is not None and peak >= 0.95 * self.limits.memory_bytes
+        )
 
     def _memory_limit(self) -> str:
         return (
