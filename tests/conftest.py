@@ -62,3 +62,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def a2_notebooks(tmp_path_factory) -> dict[str, Path]:
+    """a2_transfer's solution notebook (full marks) and its release (0), as graders get them."""
+    from autograder_corpus import release_notebook, solution_notebook, write
+
+    root = tmp_path_factory.mktemp("notebooks")
+    return {
+        "solution": write(solution_notebook("a2_transfer"), root / "solution.ipynb"),
+        "release": write(release_notebook("a2_transfer"), root / "release.ipynb"),
+    }

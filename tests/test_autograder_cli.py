@@ -22,15 +22,6 @@ from autograder.student_edition import ASSIGNMENTS
 ASSIGNMENT = "a2_transfer"
 
 
-@pytest.fixture(scope="module")
-def notebooks(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("notebooks")
-    return {
-        "solution": write(solution_notebook(ASSIGNMENT), root / "solution.ipynb"),
-        "release": write(release_notebook(ASSIGNMENT), root / "release.ipynb"),
-    }
-
-
 def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -49,29 +40,29 @@ def test_every_module_with_a_parser_is_a_listed_command():
     assert defining == set(COMMANDS)
 
 
-def test_check_passes_a_solution_and_fails_a_release(notebooks, capsys):
-    source = ["--source", str(notebooks["release"])]
-    assert main(["check", ASSIGNMENT, str(notebooks["solution"]), *source]) == 0
+def test_check_passes_a_solution_and_fails_a_release(a2_notebooks, capsys):
+    source = ["--source", str(a2_notebooks["release"])]
+    assert main(["check", ASSIGNMENT, str(a2_notebooks["solution"]), *source]) == 0
     table = capsys.readouterr().out
     assert "PASS" in table and "FAIL" not in table
-    assert main(["check", ASSIGNMENT, str(notebooks["release"]), *source]) == 1
+    assert main(["check", ASSIGNMENT, str(a2_notebooks["release"]), *source]) == 1
     table = capsys.readouterr().out
     assert "FAIL" in table and "NotImplementedError" in table
     assert "log-probabilities, 200 classes" not in table  # hidden cases are not run
 
 
-def test_grade_writes_gradescope_results(notebooks, tmp_path):
+def test_grade_writes_gradescope_results(a2_notebooks, tmp_path):
     out = tmp_path / "results.json"
     assert (
         main(
             [
                 "grade",
                 ASSIGNMENT,
-                str(notebooks["release"]),
+                str(a2_notebooks["release"]),
                 "--out",
                 str(out),
                 "--source",
-                str(notebooks["release"]),
+                str(a2_notebooks["release"]),
             ]
         )
         == 0
@@ -146,12 +137,12 @@ def test_student_bundle_checks_with_its_shipped_references(tmp_path):
 
 
 @pytest.mark.slow
-def test_grade_all_resumes_after_being_killed(notebooks, tmp_path, capsys):
+def test_grade_all_resumes_after_being_killed(a2_notebooks, tmp_path, capsys):
     submissions = tmp_path / "submissions"
     submissions.mkdir()
     for index in range(8):
         kind = "solution" if index % 2 else "release"
-        (submissions / f"student{index}.ipynb").write_bytes(notebooks[kind].read_bytes())
+        (submissions / f"student{index}.ipynb").write_bytes(a2_notebooks[kind].read_bytes())
     out = tmp_path / "out"
     command = [
         sys.executable,
@@ -166,7 +157,7 @@ def test_grade_all_resumes_after_being_killed(notebooks, tmp_path, capsys):
         "1",
         "--no-progress",
         "--source",
-        str(notebooks["release"]),
+        str(a2_notebooks["release"]),
     ]
     process = subprocess.Popen(command, cwd=REPO, start_new_session=True)
     results = out / "results"
@@ -190,7 +181,7 @@ def test_grade_all_resumes_after_being_killed(notebooks, tmp_path, capsys):
                 "2",
                 "--no-progress",
                 "--source",
-                str(notebooks["release"]),
+                str(a2_notebooks["release"]),
             ]
         )
         == 0

@@ -8,11 +8,11 @@ import json
 import logging
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from autograder_corpus import build_notebook, release_notebook, solution_sources, write
+from browser import dump_dom
 
 from autograder import feedback
 from autograder.__main__ import main
@@ -199,9 +199,6 @@ def test_a_page_that_cannot_be_written_costs_nothing_but_itself(tmp_path, monkey
 def render(page: str, tmp_path: Path) -> tuple[dict, str]:
     """Render ``page`` in headless Chromium: what it shows (text, title, images, scripts) and
     the DOM. A check script, allowed by a nonce added to the page's policy, reports them."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
     check = (
         f"<script nonce='{NONCE}'>window.addEventListener('load', () => {{"
         " const images = [...document.images];"
@@ -218,26 +215,7 @@ def render(page: str, tmp_path: Path) -> tuple[dict, str]:
     path.write_text(
         page.replace(feedback.CSP, policy).replace("</body>", check + "</body>"), encoding="utf-8"
     )
-    done = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            path.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = dump_dom(path, tmp_path / "profile")
     found = re.search(rf'<pre id="{NONCE}">(.*?)</pre>', done.stdout, re.S)
     assert found, f"the page did not finish loading: {done.stderr[-2000:]}"
     return json.loads(html.unescape(found.group(1))), done.stdout

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from autograder_corpus import release_notebook, solution_notebook, write
 from test_autograder_feedback import render
 
 from autograder import spec
@@ -43,16 +42,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.fixture(scope="module")
-def notebooks(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("notebooks")
-    return {
-        "solution": write(solution_notebook(ASSIGNMENT), root / "solution.ipynb"),
-        "release": write(release_notebook(ASSIGNMENT), root / "release.ipynb"),
-    }
-
-
-def _class(root: Path, notebooks: dict[str, Path]) -> Path:
+def _class(root: Path, a2_notebooks: dict[str, Path]) -> Path:
     """Nine submissions of six roster students (s1007 submits nothing), a collision, a stranger.
 
     s1003 is 1 day 2 hours late (2 started days: 20 %); s1004's file is named after her; s1005
@@ -64,7 +54,7 @@ def _class(root: Path, notebooks: dict[str, Path]) -> Path:
     def put(kind: str, relative: str, when: datetime) -> Path:
         path = subs / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        return _at(shutil.copyfile(notebooks[kind], path), when)
+        return _at(shutil.copyfile(a2_notebooks[kind], path), when)
 
     put("solution", "s1001.ipynb", DUE - timedelta(hours=3))
     put("release", "s1002.ipynb", DUE - timedelta(days=1))
@@ -85,15 +75,15 @@ def _class(root: Path, notebooks: dict[str, Path]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory, notebooks) -> dict:
+def batch(tmp_path_factory, a2_notebooks) -> dict:
     """The class graded once by ``grade-all``, with roster and late policy."""
     root = tmp_path_factory.mktemp("batch")
-    subs = _class(root, notebooks)
+    subs = _class(root, a2_notebooks)
     roster = root / "roster.csv"
     roster.write_text(ROSTER)
     out = root / "out"
     argv = ["grade-all", ASSIGNMENT, str(subs), "--out", str(out), "--workers", "2"]
-    argv += ["--no-progress", "--source", str(notebooks["release"]), "--roster", str(roster)]
+    argv += ["--no-progress", "--source", str(a2_notebooks["release"]), "--roster", str(roster)]
     argv += [*LATE, "--canvas-column", "A2 transfer (1234)"]
     return {"argv": argv, "out": out, "subs": subs}
 
@@ -158,8 +148,8 @@ def test_regrade_reasons():
     assert regrade_reason(unhashed, "n1", "g1", force=False) == "checks changed"
 
 
-def test_identities_from_nbgrader_gradescope_roster_and_mtime(tmp_path, notebooks):
-    subs = _class(tmp_path, notebooks)
+def test_identities_from_nbgrader_gradescope_roster_and_mtime(tmp_path, a2_notebooks):
+    subs = _class(tmp_path, a2_notebooks)
     roster = tmp_path / "roster.csv"
     roster.write_text(ROSTER)
     found = discover(subs)

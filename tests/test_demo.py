@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import dump_dom
 
 from course_lib.__main__ import main
 from course_lib.pipelines.demo import prepare_demo_dir, run_demo
@@ -84,9 +83,6 @@ def test_overwrite_replaces_only_what_a_demo_writes(tmp_path):
 
 @pytest.mark.browser
 def test_report_renders_with_every_figure_loaded(demo, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
     check = (
         "<script>window.addEventListener('load', () => {"
         " const images = [...document.images];"
@@ -98,26 +94,7 @@ def test_report_renders_with_every_figure_loaded(demo, tmp_path):
     page = tmp_path / "report.html"
     html = Path(demo["report"]).read_text(encoding="utf-8")
     page.write_text(html.replace("</body>", check + "</body>"), encoding="utf-8")
-    done = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = dump_dom(page, tmp_path / "profile")
     found = re.search(r'id="image-check">images=(\d+) broken=(\d+)<', done.stdout)
     assert found, f"the page did not finish loading: {done.stderr[-2000:]}"
     images, broken = map(int, found.groups())
