@@ -29,7 +29,6 @@ from autograder import gradebook
 from autograder.gradebook import LatePolicy, Owner, Problem, Roster, unique_path
 from autograder.notebook import SubmissionError, read_notebook_file
 from autograder.references import references_for
-from autograder.results import write_json
 from autograder.sandbox.host import warm_up
 from autograder.spec import grader_sha256, load_checks
 from autograder.submissions import find_notebook, grade_to_file
@@ -141,10 +140,15 @@ def _grade_one(assignment: str, name: str, path: Path, out: Path, **options: Any
     result = out / "results" / f"{name}.json"
     if result.exists():
         _archive(result, out / "history" / name)
-    data = grade_to_file(assignment, graded_path(path, assignment), result, name=name, **options)
-    data["extra_data"]["graded_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_json(data, result)
-    return data
+    graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return grade_to_file(
+        assignment,
+        graded_path(path, assignment),
+        result,
+        name=name,
+        extra={"graded_at": graded_at},
+        **options,
+    )
 
 
 def _write_regrades(regrades: list[Regrade], out: Path, started: datetime) -> Path | None:

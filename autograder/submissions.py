@@ -101,8 +101,11 @@ def grade_to_file(
     source: Path | str | None = None,
     hidden: bool = True,
     references: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Grade ``submission`` and write Gradescope's results.json to ``out``; its content.
+
+    ``extra`` is added to the results' ``extra_data`` (grade-all records when it graded).
 
     Whatever happens, a results file is written: a broken submission or a grader failure
     gives zero points with a message saying why. The feedback page for the student goes next
@@ -127,6 +130,7 @@ def grade_to_file(
             hidden=hidden,
         )
     data = to_gradescope(report)
+    data["extra_data"].update(extra or {})
     page = feedback_path(out)
     try:
         write_feedback(data, page)
