@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -172,6 +173,48 @@ def test_tmpfs_files_count_against_the_limit(cgroup, tmp_path):
     peak = cgroup.peak_memory()
     if peak is not None:
         assert peak <= LIMIT
+
+
+def test_a_sandbox_with_many_busy_processes_takes_one_share_of_the_cpu(cgroup):
+    # Beside a cgroup running 32 busy processes, a single busy process gets about half the
+    # machine (an equal share per cgroup); by process count it would get 1/33 of it.
+    if "cpu" not in cgroup.folders:
+        pytest.skip("the cpu controller cannot be used here: sandboxes share the CPU per process")
+    hog = Cgroup.create("hog", memory_bytes=LIMIT, pids=64)
+    name = Path(hog.procs[0]).parent.name
+    busy = PRELUDE.format(procs=hog.procs, name=name) + textwrap.dedent(
+        """
+        import time
+        for _ in range(5):
+            os.fork()
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            pass
+        """
+    )
+    try:
+        process = subprocess.Popen([sys.executable, "-c", busy])
+        deadline = time.monotonic() + 30
+        while len(members(hog)) < 32 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(members(hog)) == 32
+        done = run_in(
+            cgroup,
+            """
+            import time
+            end = time.monotonic() + 2
+            while time.monotonic() < end:
+                pass
+            print(time.process_time())
+            """,
+        )
+        process.kill()
+    finally:
+        hog.close()
+    assert done.returncode == 0, done
+    seconds = float(done.stdout)
+    cores = min(os.cpu_count() or 1, 2)
+    assert seconds > 2 * cores / 33 * 4, f"{seconds:.2f} s of CPU in 2 s beside 32 busy processes"
 
 
 def test_close_kills_escaped_processes_and_removes_the_folders(cgroup):

@@ -1,4 +1,5 @@
-"""Control groups for sandboxes: one memory limit for a sandbox and everything it starts.
+"""Control groups for sandboxes: one memory limit for a sandbox and everything it starts, and
+one share of the CPU.
 
 Resource limits (rlimits) are per process and count neither shared memory nor a process's
 children: a shared anonymous mapping escapes ``RLIMIT_DATA``, and each forked child gets a
@@ -7,15 +8,20 @@ page cache), allows no swap, and limits the number of processes. It is used wher
 grading process can create cgroups (as root, or in a delegated subtree); elsewhere the
 sandbox keeps its rlimits only.
 
+Where the ``cpu`` controller can be used too, each sandbox cgroup gets the default CPU weight,
+so that sandboxes graded side by side share the CPU equally however many processes each one
+starts: without it, a submission running 64 busy processes takes 64 shares of the CPU, and
+the submission graded beside it runs out of time.
+
 Hierarchies are found in ``/proc/self/mountinfo``: cgroup v2 when its ``memory`` and ``pids``
-controllers can be enabled, otherwise the cgroup v1 ``memory`` and ``pids`` hierarchies. All
-sandbox cgroups live in one folder per hierarchy, ``autograder``, made when needed and removed
-at exit when empty. In v2 it goes in the highest cgroup this process may write, from the mount
-point down to its own cgroup, with ``memory`` and ``pids`` enabled on the way. v2 allows no
-processes in a cgroup that enables controllers for its children: when that cgroup is this
-process's own, its members first move into a leaf beside ``autograder``, ``autograder-host``.
-In v1 the folder goes in this process's own cgroup (limits nest), or the nearest writable
-ancestor.
+controllers can be enabled, otherwise the cgroup v1 ``memory`` and ``pids`` hierarchies (and
+``cpu`` in either, when it can be had). All sandbox cgroups live in one folder per hierarchy,
+``autograder``, made when needed and removed at exit when empty. In v2 it goes in the highest
+cgroup this process may write, from the mount point down to its own cgroup, with the
+controllers enabled on the way. v2 allows no processes in a cgroup that enables controllers
+for its children: when that cgroup is this process's own, its members first move into a leaf
+beside ``autograder``, ``autograder-host``. In v1 the folder goes in this process's own cgroup
+(limits nest), or the nearest writable ancestor.
 
 Use: the grading process calls :meth:`Cgroup.create` before it starts a sandbox, hands
 ``cgroup.procs`` to it, reads :meth:`Cgroup.oom_killed` when the sandbox died and calls
@@ -38,7 +44,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-CONTROLLERS = ("memory", "pids")
+CONTROLLERS = ("memory", "pids")  # required
+OPTIONAL = ("cpu",)  # used where available: an equal CPU share per sandbox
 FOLDER = "autograder"  # the parent of every sandbox cgroup, one per hierarchy
 HOST_LEAF = "autograder-host"  # v2: where this cgroup's own processes move, if they must
 NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
@@ -48,7 +55,8 @@ _setup: list[tuple[str, dict[str, Path]] | None] = []  # cached: kind, controlle
 
 
 class Cgroup:
-    """A cgroup (v2, or v1 ``memory`` + ``pids``) holding one sandbox and its children.
+    """A cgroup (v2, or v1 ``memory`` + ``pids`` [+ ``cpu``]) holding one sandbox and its
+    children.
 
     ``kind``: ``"cgroup v2"`` or ``"cgroup v1"``. ``procs``: the ``cgroup.procs`` files (one per
     hierarchy) that a process writes ``0`` to in order to join (see :func:`join`). Read
@@ -82,7 +90,7 @@ class Cgroup:
         cgroup = cls(kind, {})
         try:
             for controller, parent in parents.items():
-                _make_parent(kind, parent)
+                _make_parent(kind, parent, tuple(parents))
                 _remove_stale(parent)
                 folder = parent / f"{os.getpid()}-{name}"
                 if folder not in cgroup.folders.values():
@@ -248,21 +256,22 @@ def _parent_v2() -> dict[str, Path]:
             have = _read(folder / "cgroup.controllers").split()
             if not set(CONTROLLERS) <= set(have):
                 raise LookupError(f"{folder} has the controllers {have}, not {CONTROLLERS}")
+            wanted = CONTROLLERS + tuple(c for c in OPTIONAL if c in have)
             try:
-                _enable(folder, evacuate=folder == chain[-1])
+                _enable(folder, wanted, evacuate=folder == chain[-1])
                 parent = folder / FOLDER
-                _make_parent("cgroup v2", parent)
+                _make_parent("cgroup v2", parent, wanted)
             except OSError as error:
                 logger.debug("cgroup v2: cannot use %s: %s", folder, error)
                 continue
-            return dict.fromkeys(CONTROLLERS, parent)
+            return dict.fromkeys(wanted, parent)
     raise LookupError("no writable cgroup that can enable memory and pids")
 
 
-def _enable(folder: Path, *, evacuate: bool) -> None:
-    """Enable the controllers for ``folder``'s children; with ``evacuate``, move its processes
+def _enable(folder: Path, controllers: tuple[str, ...], *, evacuate: bool) -> None:
+    """Enable ``controllers`` for ``folder``'s children; with ``evacuate``, move its processes
     into ``HOST_LEAF`` when they are in the way."""
-    missing = set(CONTROLLERS) - set(_read(folder / "cgroup.subtree_control").split())
+    missing = set(controllers) - set(_read(folder / "cgroup.subtree_control").split())
     if not missing:
         return
     request = " ".join(f"+{c}" for c in sorted(missing))
@@ -291,26 +300,29 @@ def _enable(folder: Path, *, evacuate: bool) -> None:
 def _parents_v1() -> dict[str, Path]:
     own = _own_cgroups()
     parents = {}
-    for controller in CONTROLLERS:
+    for controller in CONTROLLERS + OPTIONAL:
         mounts = [m for m in _mounts() if m[0] == "cgroup" and controller in m[3]]
         chains = [_chain(root, point, own.get(controller)) for _, root, point, _ in mounts]
         usable = [f for chain in chains for f in reversed(chain) if _writable(f, "cgroup.procs")]
-        if not usable:
-            state = "no writable cgroup" if mounts else "not mounted"
-            raise LookupError(f"{controller}: {state}")
-        parents[controller] = usable[0] / FOLDER
-        try:
-            _make_parent("cgroup v1", parents[controller])
-        except OSError as error:
-            raise LookupError(f"{controller}: {error}") from None
+        reason = "no writable cgroup" if mounts else "not mounted"
+        if usable:
+            try:
+                _make_parent("cgroup v1", usable[0] / FOLDER, ())
+                parents[controller] = usable[0] / FOLDER
+                continue
+            except OSError as error:
+                reason = str(error)
+        if controller in CONTROLLERS:
+            raise LookupError(f"{controller}: {reason}")
+        logger.debug("cgroup v1 without %s: %s", controller, reason)
     return parents
 
 
-def _make_parent(kind: str, parent: Path) -> None:
-    """Make the folder of sandbox cgroups, if missing, with (v2) the controllers enabled."""
+def _make_parent(kind: str, parent: Path, controllers: tuple[str, ...]) -> None:
+    """Make the folder of sandbox cgroups, if missing, with (v2) ``controllers`` enabled."""
     parent.mkdir(exist_ok=True)
     if kind == "cgroup v2":
-        _enable(parent, evacuate=False)
+        _enable(parent, controllers, evacuate=False)
 
 
 def _remove_parents(parents: set[Path]) -> None:
