@@ -23,7 +23,7 @@ from course_lib.files import atomic_output
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # identical bundles for identical sources
-SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", "refs", "pinned"}
+SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", "refs", "pinned", "store"}
 
 SETUP = """\
 #!/usr/bin/env bash
@@ -73,6 +73,12 @@ assert torch.version.cuda is None, f"torch {torch.__version__} is not the CPU bu
 check_unprivileged([])  # the sandbox's user can read this Python and its libraries
 PY
 echo "setup.sh: $("$VENV/bin/python" --version) and $LOCK installed in $VENV"
+"""
+
+#: Appended to SETUP: every reference computed once in the image, not at each submission.
+STORE = """\
+"$VENV/bin/python" -m autograder refs {assignment} --store ||
+  fail "the references of {assignment} could not be computed (see above)"
 """
 
 RUN = """\
@@ -130,7 +136,8 @@ def build_gradescope_bundle(assignment: str, out: Path | str) -> Path:
     load_checks(assignment)  # fails early on an unknown id
     source = default_source(assignment)
     with atomic_output(out) as temporary, zipfile.ZipFile(temporary, "w") as archive:
-        _add(archive, "setup.sh", SETUP.encode(), executable=True)
+        setup = SETUP + STORE.format(assignment=assignment)
+        _add(archive, "setup.sh", setup.encode(), executable=True)
         _add(archive, "run_autograder", RUN.format(assignment=assignment).encode(), executable=True)
         _add(archive, "requirements.txt", requirements().encode())
         for package in ("autograder", "course_lib"):

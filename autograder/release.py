@@ -24,7 +24,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.references import write_refs
 from autograder.spec import load_checks, strip_hidden_tests
 from autograder.student_edition import (
     ASSIGNMENTS,
@@ -123,7 +122,7 @@ def generate(
 
 
 #: Instructor tools that students never need, and folders rebuilt for each bundle.
-INSTRUCTOR_ONLY = ("release.py", "sync.py", "nbgrader_ext.py", "refs", "pinned")
+INSTRUCTOR_ONLY = ("release.py", "sync.py", "nbgrader_ext.py", "refs", "pinned", "store")
 
 
 def build_student_autograder(assignment: str, dest: Path, *, root: Path = ROOT) -> Path:
@@ -134,6 +133,8 @@ def build_student_autograder(assignment: str, dest: Path, *, root: Path = ROOT) 
     references are written from the full course_lib, for the student edition cannot compute
     them.
     """
+    from autograder.references import write_refs  # imports torch: only when releasing
+
     source = root / "autograder"
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*INSTRUCTOR_ONLY, *IGNORES))
     for path in (dest / "checks").glob("*.py"):

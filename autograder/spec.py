@@ -2,7 +2,9 @@
 
 Each ``autograder/checks/<id>.py`` defines ``FUNCTIONS`` (graded name -> course_lib module that
 holds the reference), ``CASES``, a list of :class:`Case`, and optionally ``PRELOAD``, modules
-the sandbox server imports once (those the graded code imports lazily). A case builds its
+the sandbox server imports once (those the graded code imports lazily). ``FUNCTIONS`` and
+``PRELOAD`` are literals: they are read without importing the module, so that the sandbox
+starts before the grading process imports torch (:func:`sandbox_modules`). A case builds its
 inputs from a seed (the same code runs in the sandbox and in the grading process), calls the
 graded function, and compares the plain-data output with the reference's in the grading
 process. Hidden cases sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines
@@ -24,9 +26,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from autograder import asserts
-
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+PACKAGE = Path(__file__).resolve().parent
+CHECKS_DIR = PACKAGE / "checks"
 FAMILIES = CHECKS_DIR / "families"
 BEGIN_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$")
 END_HIDDEN = re.compile(r"^[ \t]*### END HIDDEN TESTS[ \t]*$")
@@ -47,6 +48,8 @@ def default_call(function: Callable, inputs: Inputs) -> Any:
 
 def default_compare(actual: Any, expected: Any, context: Context) -> None:
     """Structure, shapes, dtypes and values within the case's tolerance."""
+    from autograder import asserts  # imports torch: not needed to start a sandbox
+
     asserts.assert_close(actual, expected, rtol=context.case.rtol, atol=context.case.atol)
 
 
@@ -118,16 +121,6 @@ class Checks:
     def max_score(self) -> float:
         return sum(case.points for case in self.cases)
 
-    @property
-    def sandbox_modules(self) -> list[str]:
-        """Modules a sandbox imports once: the graded functions', ``PRELOAD``, the families'.
-
-        The families define the ``call`` of each case, which reaches the sandbox by pickle.
-        """
-        families = sorted(f"autograder.checks.families.{p.stem}" for p in FAMILIES.glob("*.py"))
-        preload = getattr(self.module, "PRELOAD", ())
-        return sorted({*self.functions.values(), *preload, *families})
-
     def reference(self, function: str) -> Callable:
         """The reference implementation of ``function`` from the full course_lib."""
         module = importlib.import_module(self.functions[function])
@@ -189,6 +182,22 @@ def families_of(assignment: str) -> list[Path]:
     return sorted(found)
 
 
+def sandbox_modules(assignment: str) -> list[str]:
+    """Modules a sandbox of ``assignment`` imports once: the graded functions' (``FUNCTIONS``),
+    ``PRELOAD`` and the families (they define each case's ``call``, which reaches the sandbox
+    by pickle). Read from the checks file's literals without importing it, so that a sandbox
+    can start before the grading process has imported torch."""
+    constants: dict[str, Any] = {"FUNCTIONS": {}, "PRELOAD": ()}
+    for node in ast.parse((CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id in constants and node.value is not None:
+            constants[target.id] = ast.literal_eval(node.value)
+    families = [f"autograder.checks.families.{p.stem}" for p in FAMILIES.glob("*.py")]
+    return sorted({*constants["FUNCTIONS"].values(), *constants["PRELOAD"], *families})
+
+
 def public_spec_hash(assignment: str) -> str:
     """sha256 of the public checks: the module without hidden tests, the helpers it uses.
 
@@ -203,6 +212,19 @@ def public_spec_hash(assignment: str) -> str:
     return digest.hexdigest()
 
 
+def module_source(module: str, assignment: str) -> Path:
+    """The source file of the reference ``module`` of ``assignment``, found without importing
+    it or its packages (``course_lib.data`` imports torchvision: seconds)."""
+    top, *parts = module.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+        for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    raise ValueError(f"reference module {module!r} of {assignment} not found")
+
+
 def grader_sha256(checks: Checks) -> str:
     """sha256 of everything that decides a grade besides the submission.
 
@@ -211,12 +233,9 @@ def grader_sha256(checks: Checks) -> str:
     made under another hash is out of date.
     """
     paths = [CHECKS_DIR / f"{checks.assignment}.py", CHECKS_DIR / "common.py"]
-    paths += [*families_of(checks.assignment), Path(asserts.__file__)]
+    paths += [*families_of(checks.assignment), PACKAGE / "asserts.py"]
     for module in sorted(set(checks.functions.values())):
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"reference module {module!r} of {checks.assignment} not found")
-        paths.append(Path(spec.origin))
+        paths.append(module_source(module, checks.assignment))
     digest = hashlib.sha256()
     for path in paths:
         data = path.read_bytes()

@@ -23,6 +23,15 @@ REAL_SAMPLE = Path(
 os.environ.setdefault("COURSE_LIB_PROGRESS", "0")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reference_store(tmp_path_factory) -> Path:
+    """The grader's store of references for this session, shared by the grading processes the
+    tests start; never the repository's own ``autograder/store``."""
+    folder = tmp_path_factory.mktemp("store")
+    os.environ["AUTOGRADER_STORE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def real_sample() -> Path:
     """The real 10-class Tiny ImageNet sample; tests using it skip when it is absent."""

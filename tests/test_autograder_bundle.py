@@ -240,6 +240,7 @@ def test_setup_installs_the_locked_python_and_only_the_lock(bundle, tmp_path, py
         f"{venv} -m pip check",
         f"{venv} -",
         f"{venv} --version",
+        f"{venv} -m autograder refs {ASSIGNMENT} --store",  # every reference, in the image
     ]
     assert calls == expected
     script = (tmp_path / "state" / "stdin.py").read_text()

@@ -95,6 +95,7 @@ def test_wrong_implementations_fail_with_feedback(assignment, name, function, fa
 
 
 def test_public_reference_file_round_trip_and_pinning(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_STORE", str(tmp_path / "store"))  # an empty store
     checks = load_checks("a2_transfer")
     path = write_refs(checks, tmp_path / "a2.zip")
     refs = read_refs(checks, path)

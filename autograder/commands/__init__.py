@@ -20,3 +20,14 @@ def add_source(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="notebook to restore read-only cells from (default: the release)",
     )
+
+
+def start_sandbox(assignment: str) -> None:
+    """Start the sandbox server of ``assignment`` now, before this process imports torch: both
+    import it at once, on two cores, and a cold grade waits for whichever is last. An unknown
+    id is left to the grader's own error message."""
+    from autograder.sandbox.host import warm_up
+    from autograder.spec import CHECKS_DIR
+
+    if (CHECKS_DIR / f"{assignment}.py").is_file():
+        warm_up(assignment)

@@ -35,7 +35,7 @@ from autograder.sandbox.limits import (
     SandboxError,
     describe_exit,
 )
-from autograder.spec import load_checks
+from autograder.spec import sandbox_modules
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def warm_up(assignment: str, *, limits: Limits | None = None) -> None:
 
 
 def _zygote(assignment: str, limits: Limits) -> launch.ZygoteLauncher:
-    preload = load_checks(assignment).sandbox_modules
+    preload = sandbox_modules(assignment)
     library = sandbox_library(assignment)
     return launch.zygote(assignment, library, startup=limits.startup_seconds, preload=preload)
 

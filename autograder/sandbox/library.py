@@ -73,8 +73,11 @@ def course_lib_folder() -> Path:
 
 
 def protected_folders() -> list[Path]:
-    """What student code must never read: the checks, the full course_lib, the solutions."""
-    folders = [PACKAGE, PACKAGE.parent / "solutions"]
+    """What student code must never read: the checks, the stored references, the full
+    course_lib, the solutions."""
+    from autograder.references import store_folder  # imports torch: only when grading
+
+    folders = [PACKAGE, store_folder(), PACKAGE.parent / "solutions"]
     course_lib = course_lib_folder()
     if is_full_edition(course_lib):
         folders.append(course_lib)
