@@ -44,14 +44,18 @@ def make_optimizer(model: nn.Module, stage: StageConfig) -> torch.optim.Optimize
     """Adam (or SGD with momentum 0.9) over the trainable parameters only.
 
     Article 001 passed every parameter; frozen ones never get a gradient, so Adam skips them
-    and the updates are the same, without optimizer state for the frozen ones.
+    and the updates are the same, without optimizer state for the frozen ones. Adam is the
+    fused implementation where the parameters allow it (float, on the CPU or CUDA): one kernel
+    per step instead of a dozen passes over each tensor (on VGG16's 12.8 M-parameter head, 7 ms
+    instead of 69 ms per step on a CPU), the same updates up to float rounding.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"stage {stage.name!r} leaves no parameter trainable")
     if stage.optimizer == "sgd":
         return torch.optim.SGD(params, lr=stage.lr, momentum=0.9, weight_decay=stage.weight_decay)
-    return torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
+    fused = all(p.is_floating_point() and p.device.type in {"cpu", "cuda"} for p in params)
+    return torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay, fused=fused)
 
 
 def make_scheduler(

@@ -11,8 +11,13 @@ rate rose by only 10/1404 of a half cycle over 10 epochs (from 1e-4 to about 1.0
 cycled. Stepped per batch, it rises to ``max_lr`` in 1404 batches (about one epoch of 1485
 batches at batch size 64), falls back, and halves its amplitude each cycle (triangular2).
 
-On CUDA, ``fit`` uses mixed precision (float16 autocast with a GradScaler) and channels_last
-memory format; on the CPU it keeps float32, so results are exact and reproducible.
+``fit`` stores convolution weights and images channels_last (NHWC) by default, on CUDA (tensor
+cores) and on CPUs with oneDNN: its convolutions run without reordering every layer's input and
+output (a frozen VGG16 backbone runs about 1.45x faster on 2 CPU cores). The weights are
+converted once, when ``fit`` starts, not per batch. NHWC changes only the order of float32
+additions: updates equal NCHW ones to float rounding (about 1e-6 relative; ``tests/test_train``
+trains both ways and compares). Mixed precision (float16 autocast with a GradScaler) is for
+CUDA only: on the CPU ``fit`` keeps float32, so results are exact and reproducible.
 """
 
 from __future__ import annotations
@@ -149,8 +154,9 @@ def evaluate(
 
 
 class DeviceLoader:
-    """Wrap a loader: move each batch to ``device`` and, optionally, make the images
-    channels_last (NHWC, the layout tensor cores and oneDNN convolutions prefer)."""
+    """Wrap a loader: move each batch to ``device`` and, optionally, make 4-D images
+    channels_last (NHWC, the layout tensor cores and oneDNN convolutions prefer); inputs of
+    other ranks (e.g. feature vectors) pass unchanged."""
 
     def __init__(
         self, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device, channels_last: bool
@@ -161,12 +167,21 @@ class DeviceLoader:
         non_blocking = self.device.type == "cuda"
         for images, labels in self.loader:
             images = images.to(self.device, non_blocking=non_blocking)
-            if self.channels_last:
+            if self.channels_last and images.dim() == 4:
                 images = images.contiguous(memory_format=torch.channels_last)
             yield images, labels.to(self.device, non_blocking=non_blocking)
 
     def __len__(self) -> int:
         return len(self.loader)
+
+
+def prefers_channels_last(device: torch.device) -> bool:
+    """Whether convolutions on ``device`` run faster channels_last (NHWC): on CUDA (tensor
+    cores) and on a CPU with oneDNN (``torch.backends.mkldnn``), whose kernels work in NHWC
+    and otherwise reorder every NCHW input and output."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and torch.backends.mkldnn.is_available()
 
 
 def fit(
@@ -199,7 +214,8 @@ def fit(
     ``checkpoints/last.pt`` (``best.pt`` at the lowest validation loss). ``resume`` (a path
     or a loaded checkpoint of this stage) restores everything and continues. With
     ``early_stopping=p`` the stage ends after ``p`` epochs without a lower validation loss.
-    ``amp`` and ``channels_last`` default to on for CUDA, off elsewhere. ``extra_state`` (e.g.
+    ``amp`` defaults to on for CUDA only; ``channels_last`` to on for CUDA and for CPUs with
+    oneDNN (see :func:`prefers_channels_last`). ``extra_state`` (e.g.
     ``class_names``) is stored in every checkpoint. ``train_step`` and ``metric`` can be
     replaced (e.g. by a student's versions).
     """
@@ -251,11 +267,12 @@ def _setup(
     amp: bool | None,
     channels_last: bool | None,
 ) -> _Loop:
-    """Move the model to ``device`` (default: its own), choose AMP and channels_last (on for
-    CUDA unless given), the loss (from the model's output) and wrap the loaders."""
+    """Move the model to ``device`` (default: its own), choose AMP (on for CUDA unless given)
+    and channels_last (:func:`prefers_channels_last` unless given), the loss (from the model's
+    output) and wrap the loaders."""
     device = torch.device(device) if device is not None else model_device(model)
     amp = device.type == "cuda" if amp is None else amp
-    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    channels_last = prefers_channels_last(device) if channels_last is None else channels_last
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     loss_fn = loss_fn if loss_fn is not None else loss_for(model)
     scaler = torch.amp.GradScaler(device.type) if amp else None

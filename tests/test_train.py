@@ -136,6 +136,26 @@ def test_article_stage_schedules_reach_their_peaks_in_batches():
     assert triangular2(10, 1e-4, 6e-4, 1404) == pytest.approx(1.0356e-4, rel=1e-4)
 
 
+def test_stage_adam_is_fused_and_makes_the_updates_of_plain_adam():
+    stage = get_config("transfer_vgg16").stages[0]
+    torch.manual_seed(0)
+    models = [nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    start = models[0][0].weight.detach().clone()
+    fused = make_optimizer(models[0], stage)
+    plain = torch.optim.Adam(models[1].parameters(), lr=stage.lr, foreach=False)
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    batches = [(torch.randn(8, 16), torch.randint(0, 4, (8,))) for _ in range(5)]
+    for model, optimizer in zip(models, (fused, plain), strict=True):
+        for x, y in batches:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert (models[0][0].weight - start).abs().max() > 1e-4  # the steps did move the weights
+
+
 def test_evaluate_reports_sample_mean_loss_and_capped_topk():
     model = make_model()
     loader = make_loaders()["val"]  # 20 samples in batches of 8: the last one has 4
@@ -168,6 +188,43 @@ def test_fit_writes_history_predictions_and_checkpoints(tmp_path):
     assert checkpoint["epoch"] == 6 and checkpoint["metrics"] == history[-1]
     assert {"model", "optimizer", "scheduler", "config", "rng", "history"} <= set(checkpoint)
     assert (tmp_path / "checkpoints" / "best.pt").is_file()
+
+
+def train_a_few_steps(stage: str, *, channels_last: bool | None) -> nn.Module:
+    """Three batches of stage ``"head"`` (frozen features, the recipe's Adam + CyclicLR) or
+    ``"all"`` (every layer trainable, SGD), through ``fit`` on the CPU."""
+    model = make_model()
+    set_trainable(model, "features", stage == "all")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if stage == "head":
+        optimizer = make_optimizer(model, CONFIG.stages[0])
+        scheduler = make_scheduler(optimizer, CONFIG.stages[0])
+    else:
+        optimizer, scheduler = torch.optim.SGD(trainable, lr=1e-2, momentum=0.9), None
+    batches = list(make_loaders()["train"])[:3]
+    torch.manual_seed(1)  # the same dropout masks both ways
+    kwargs = dict(epochs=1, optimizer=optimizer, scheduler=scheduler, device="cpu")
+    fit(model, {"train": batches}, channels_last=channels_last, **kwargs)
+    return model
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="CPU without oneDNN")
+@pytest.mark.parametrize("stage", ["head", "all"])
+def test_channels_last_cpu_default_makes_the_same_updates_as_nchw(stage):
+    nchw = train_a_few_steps(stage, channels_last=False)
+    default = train_a_few_steps(stage, channels_last=None)
+    assert not nchw.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert default.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # NHWC changes the order of float32 sums, nothing else. Stage "all" uses SGD: Adam's first
+    # steps are +-lr whatever a gradient's size, so a bias that BatchNorm cancels (gradient 0
+    # up to rounding) moves by +-lr either way; two NCHW runs on 1 and 2 threads differ as much.
+    tolerance = dict(rtol=1e-5, atol=1e-6) if stage == "head" else dict(rtol=1e-3, atol=1e-4)
+    state, initial = default.state_dict(), make_model().state_dict()
+    for name, value in nchw.state_dict().items():
+        torch.testing.assert_close(state[name], value, msg=name, **tolerance)
+    moved = [name for name, value in state.items() if not torch.equal(value, initial[name])]
+    assert "classifier.0.weight" in moved  # the steps trained: updates compared, not copies
+    assert ("features.0.weight" in moved) == (stage == "all")
 
 
 def test_early_stopping_ends_the_stage(tmp_path):
