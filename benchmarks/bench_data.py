@@ -1,12 +1,21 @@
 """Augmented training batches: ImageFolder + per-sample PIL transforms vs the decoded cache.
 
 Both sides produce the same thing, one shuffled epoch of normalised, augmented (B, 3, 64, 64)
-batches of the real Tiny ImageNet sample with the article 001 recipe:
+batches of the real Tiny ImageNet sample with the article 001 recipe (random 60px crop resized
+to 64, flip, saturation and hue jitter in a random order per image, ImageNet normalisation):
 
 * baseline: ``torchvision.datasets.ImageFolder(train/, transform=train_transform())`` in a
   ``DataLoader(num_workers=0)`` (the articles' setup): decode JPEG, crop, flip, jitter per image;
 * ours: the split decoded once into a memory-mapped uint8 cache (timed apart, a one-off), then
-  ``CachedLoader`` with the same augmentation applied to whole batches of tensors.
+  ``CachedLoader``: each batch is gathered from the cache with one ``index_select``, and
+  ``augment_batch`` works on slices of 32 images: every crop comes from one ``index_select`` over
+  a strided view, the uint8 resize is PIL-exact, the mirror is picked per image from the resized
+  slice, then saturation, hue (exact HSV rotation, torchvision's ``adjust_hue``) and saturation
+  again (factor 1 where an image's order skips it) and normalisation run in place in the output.
+
+Both sides run on one core (torch threads = 1; the baseline has no workers). Times are the
+median of interleaved epochs after one warm-up epoch each; the CPU time of this process is the
+steadier figure on a shared machine.
 
     python -m benchmarks.bench_data [--root DIR] [--repeats 5] [--device cpu]
 """
@@ -108,7 +117,7 @@ def _measure(root: Path, *, batch_size: int, repeats: int, device: str) -> list[
         {
             "benchmark": "augmented training batches, one epoch of the real sample",
             "baseline": "ImageFolder + per-sample PIL v2 transforms, num_workers=0",
-            "ours": "memory-mapped uint8 cache + batched tensor augmentation",
+            "ours": "memory-mapped uint8 cache + batched in-place tensor augmentation",
             "images": images,
             "batch_size": batch_size,
             "device": str(target),

@@ -20,7 +20,7 @@ from course_lib.data.cache import (
     load_cache,
 )
 from course_lib.data.tiny_imagenet import TinyImageNet, load_rgb
-from course_lib.data.transforms import AugmentConfig, val_transform
+from course_lib.data.transforms import AugmentConfig, augment_batch, val_transform
 
 
 @pytest.fixture
@@ -151,6 +151,16 @@ def test_loader_augments_reproducibly_on_the_requested_device(built):
     assert images.shape == (8, 3, 64, 64) and images.dtype == torch.float32
     assert images.device.type == "cpu" and labels.dtype == torch.int64
     assert torch.equal(images, first_batch(0)[0]) and not torch.equal(images, first_batch(1)[0])
+
+
+def test_loader_augments_its_batch_like_augment_batch(built):
+    cache = load_cache(built)
+    config = AugmentConfig()
+    loader = CachedLoader(cache, batch_size=8, indices=range(3, 40), augment=config, seed=4)
+    images, labels = next(iter(loader))
+    expected = augment_batch(cache.images[3:11], generator=torch.Generator().manual_seed(4))
+    assert torch.equal(images, expected)
+    assert labels.tolist() == cache.labels[3:11].tolist()
 
 
 def test_empty_dataset_is_refused(tmp_path):

@@ -26,6 +26,7 @@ from course_lib.data.transforms import (
     apply_augment,
     augment_batch,
     color_jitter,
+    crop_flip_resize,
     crop_side,
     denormalize,
     normalize_batch,
@@ -140,6 +141,86 @@ def test_hue_and_saturation_match_torchvision_kernels():
     )
     assert_close(adjust_hue(images, shifts), hue_ref, atol=1e-5, rtol=0)
     assert_close(adjust_saturation(images, factors), sat_ref, atol=1e-6, rtol=0)
+
+
+def test_hue_matches_torchvision_on_uint8_colours_with_ties():
+    # pixels from uint8 images tie often (two channels equal, gray, pure primaries): the
+    # formula of the largest channel must be chosen like torchvision chooses it
+    levels = torch.tensor([0, 1, 64, 128, 254, 255], dtype=torch.float32) / 255
+    grid = torch.cartesian_prod(levels, levels, levels).T.reshape(3, 12, 18)  # all 216 colours
+    images = grid.expand(9, -1, -1, -1).contiguous()
+    shifts = torch.tensor([-0.5, -0.3, -0.05, -1e-4, 0.0, 1e-4, 0.05, 0.3, 0.5])
+    expected = torch.stack(
+        [TF.adjust_hue(im, float(s)) for im, s in zip(images, shifts, strict=True)]
+    )
+    assert_close(adjust_hue(images, shifts), expected, atol=1e-5, rtol=0)
+    photos = smooth_images(8, seed=10).float() / 255
+    shifts = torch.linspace(-0.5, 0.5, 8)
+    expected = torch.stack(
+        [TF.adjust_hue(im, float(s)) for im, s in zip(photos, shifts, strict=True)]
+    )
+    assert_close(adjust_hue(photos, shifts), expected, atol=1e-5, rtol=0)
+
+
+def test_in_place_kernels_equal_the_copying_ones_and_copies_leave_the_input():
+    images = smooth_images(4, seed=11).float() / 255
+    before = images.clone()
+    shifts, factors = torch.tensor([0.1, -0.2, 0.5, 0.0]), torch.tensor([0.5, 1.0, 2.0, 0.0])
+    for kernel, values in ((adjust_hue, shifts), (adjust_saturation, factors)):
+        copied = kernel(images, values)
+        assert torch.equal(images, before)  # the input is untouched
+        work = images.clone()
+        assert kernel(work, values, inplace=True) is work
+        assert torch.equal(work, copied)
+
+
+def test_saturation_factor_one_leaves_images_exactly_unchanged():
+    # color_jitter relies on it: the saturation step an image's order skips has factor 1
+    images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(12))
+    assert torch.equal(adjust_saturation(images, torch.ones(3)), images)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [AugmentConfig(), AugmentConfig(hue=None), AugmentConfig(saturation=None), NO_JITTER],
+    ids=["both", "saturation", "hue", "none"],
+)
+def test_color_jitter_matches_torchvision_for_each_enabled_op(config):
+    images = smooth_images(6, seed=13).float() / 255
+    params = sample_params(6, 64, 64, config=config, generator=torch.Generator().manual_seed(13))
+    out = color_jitter(images, params)
+    for i, image in enumerate(images):
+        steps = []
+        if params.saturation is not None:
+            steps.append(lambda x, f=float(params.saturation[i]): TF.adjust_saturation(x, f))
+        if params.hue is not None:
+            steps.insert(
+                len(steps) if not params.hue_first[i] else 0,
+                lambda x, h=float(params.hue[i]): TF.adjust_hue(x, h),
+            )
+        expected = image
+        for step in steps:
+            expected = step(expected)
+        assert_close(out[i], expected, atol=1e-5, rtol=0)
+
+
+def test_slices_of_the_batch_give_the_same_images_as_the_whole_batch():
+    images = smooth_images(11, seed=14)
+    params = sample_params(11, 64, 64, generator=torch.Generator().manual_seed(14))
+    whole = apply_augment(images, params, size=64, chunk=11)
+    assert torch.equal(apply_augment(images, params, size=64, chunk=4), whole)
+    assert torch.equal(apply_augment(images, params, size=64), whole)  # the default slices
+    normalized = apply_augment(images, params, size=64, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    assert_close(normalized, normalize_batch(whole), atol=1e-6, rtol=0)
+
+
+def test_crop_flip_resize_takes_any_strided_batch():
+    images = smooth_images(6, seed=15)
+    params = sample_params(3, 64, 64, generator=torch.Generator().manual_seed(15))
+    strided = images[::2]  # not contiguous
+    expected = crop_flip_resize(strided.contiguous(), params, size=64)
+    assert torch.equal(crop_flip_resize(strided, params, size=64), expected)
+    assert expected.dtype == torch.uint8 and expected.shape == (3, 3, 64, 64)
 
 
 def test_color_jitter_applies_each_images_own_order():
