@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-TOPICS = ("data", "train", "explain", "compress", "grading")
+TOPICS = ("notebooks", "data", "scale", "train", "explain", "compress", "grading")
 OUTPUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n"
 INTRO = (

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from torchvision import datasets
@@ -15,6 +16,7 @@ import data_tools.tiny_imagenet as tools
 from course_lib.data.cache import load_cache
 from course_lib.data.splits import random_split_indices
 from course_lib.data.tiny_imagenet import TinyImageNet, read_val_annotations
+from course_lib.data.verify import verify_tiny_imagenet
 from course_lib.pipelines.data import run_data_pipeline
 from course_lib.viz.grids import save_class_grid
 from data_tools.__main__ import main as data_tools_main
@@ -195,3 +197,30 @@ def test_data_pipeline_stops_on_problems_unless_only_corrupt_images_are_skipped(
         run_data_pipeline(root, tmp_path / "run")
     out = run_data_pipeline(root, tmp_path / "run", skip_corrupt=True)
     assert out["val_images"] == 15 and out["skipped_images"] == 1
+
+
+def test_cli_cache_skipping_corrupt_images_cuts_the_file_in_place(root, tmp_path):
+    """Rows are streamed to images.npy; skipped images shrink it without a copy of the data."""
+    bad = sorted((sorted((root / "train").iterdir())[1] / "images").iterdir())[0]
+    bad.write_bytes(bad.read_bytes()[:100])
+    dest = tmp_path / "cache"
+    argv = ["tiny-imagenet", "cache", str(root), "--dest", str(dest), "--skip-corrupt"]
+    assert data_tools_main(argv) == 0
+    images = np.load(dest / "images.npy")  # a plain .npy: every reader accepts it
+    assert images.shape == (47, 3, 64, 64) and images.dtype == np.uint8
+    assert (dest / "images.npy").stat().st_size == 128 + images.nbytes  # no rows left behind
+    kept = [path for path, _ in TinyImageNet(root, "train").samples if path != str(bad)]
+    for row, path in ((0, kept[0]), (12, kept[12]), (46, kept[46])):
+        assert np.array_equal(
+            images[row], np.asarray(Image.open(path).convert("RGB")).transpose(2, 0, 1)
+        )
+
+
+def test_verify_streams_the_images_and_counts_every_split(root):
+    """verify checks files as it lists them; counts and problems are the same as listed."""
+    first = sorted((root / "train").iterdir())[0] / "images"
+    first.rename(root.parent / "moved")
+    report = verify_tiny_imagenet(root, show_progress=False)
+    assert sorted(report.counts["train"].values()) == [0, 12, 12, 12]
+    assert sum(report.counts["val"].values()) == 16
+    assert len(report.problems) == 1 and "missing or empty" in report.problems[0]

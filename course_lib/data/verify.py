@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from PIL import Image
@@ -57,38 +59,55 @@ def verify_tiny_imagenet(
 
     Missing ``wnids.txt``/``words.txt`` raise (nothing can be checked without them); every
     other issue is collected in ``problems``. With ``decode`` every image is fully decoded.
+    Images are checked folder by folder as they are listed, never collected: memory stays flat
+    at any dataset size.
     """
     root = existing_dir(root)
     maps = read_class_maps(root)
-    report = VerifyReport(root, {"train": {}, "val": {}}, [], [], [])
-    files: list[Path] = []
-    for wnid in maps.wnids:
+    report = VerifyReport(root, {"train": {}, "val": dict.fromkeys(maps.wnids, 0)}, [], [], [])
+    files = chain(
+        _train_images(root, maps.wnids, report),
+        _val_images(root, report),
+        _test_images(root),
+    )
+    for path in progress(files, desc="verifying images", enabled=show_progress):
+        if decode:
+            _check_image(path, report)
+    return report
+
+
+def _train_images(root: Path, wnids: Iterable[str], report: VerifyReport) -> Iterator[Path]:
+    """The train images, class by class, counted in ``report`` as they come."""
+    for wnid in wnids:
         folder = root / "train" / wnid / "images"
         images = list_images(folder) if folder.is_dir() else []
         if not images:
             report.problems.append(f"{folder}: missing or empty, expected the images of {wnid}")
         report.counts["train"][wnid] = len(images)
-        files += images
-    report.counts["val"] = dict.fromkeys(maps.wnids, 0)
+        yield from images
+
+
+def _val_images(root: Path, report: VerifyReport) -> Iterator[Path]:
+    """The val images listed in ``val_annotations.txt``, counted in ``report``."""
     annotations_path = root / "val" / "val_annotations.txt"
     notes = read_val_annotations(annotations_path) if annotations_path.is_file() else []
     if not notes:
         report.problems.append(f"{annotations_path}: missing or empty, expected val labels")
+    counts = report.counts["val"]
     for number, note in enumerate(notes, start=1):
         path = root / "val" / "images" / note.file_name
-        if note.wnid not in report.counts["val"]:
+        if note.wnid not in counts:
             report.problems.append(f"{annotations_path}:{number}: unknown wnid {note.wnid!r}")
         elif not path.is_file():
             report.problems.append(f"{path}: missing, listed in {annotations_path.name}")
         else:
-            report.counts["val"][note.wnid] += 1
-            files.append(path)
-    test_folder = root / "test" / "images"
-    files += list_images(test_folder) if test_folder.is_dir() else []
-    if decode:
-        for path in progress(files, desc="verifying images", enabled=show_progress):
-            _check_image(path, report)
-    return report
+            counts[note.wnid] += 1
+            yield path
+
+
+def _test_images(root: Path) -> Iterator[Path]:
+    folder = root / "test" / "images"
+    yield from list_images(folder) if folder.is_dir() else []
 
 
 def _check_image(path: Path, report: VerifyReport, size: tuple[int, int] = (64, 64)) -> None:
