@@ -184,9 +184,9 @@ def families_of(assignment: str) -> list[Path]:
 
 def sandbox_modules(assignment: str) -> list[str]:
     """Modules a sandbox of ``assignment`` imports once: the graded functions' (``FUNCTIONS``),
-    ``PRELOAD`` and the families (they define each case's ``call``, which reaches the sandbox
-    by pickle). Read from the checks file's literals without importing it, so that a sandbox
-    can start before the grading process has imported torch."""
+    ``PRELOAD`` and the families the checks use (they define each case's ``call``, which
+    reaches the sandbox by pickle). Read from the checks file's literals without importing it,
+    so that a sandbox can start before the grading process has imported torch."""
     constants: dict[str, Any] = {"FUNCTIONS": {}, "PRELOAD": ()}
     for node in ast.parse((CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")).body:
         target = node.target if isinstance(node, ast.AnnAssign) else None
@@ -194,7 +194,7 @@ def sandbox_modules(assignment: str) -> list[str]:
             target = node.targets[0]
         if isinstance(target, ast.Name) and target.id in constants and node.value is not None:
             constants[target.id] = ast.literal_eval(node.value)
-    families = [f"autograder.checks.families.{p.stem}" for p in FAMILIES.glob("*.py")]
+    families = [f"autograder.checks.families.{p.stem}" for p in families_of(assignment)]
     return sorted({*constants["FUNCTIONS"].values(), *constants["PRELOAD"], *families})
 
 

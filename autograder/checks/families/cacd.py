@@ -384,21 +384,6 @@ def split_values(actual: Any, expected: Any, context: Context) -> None:
     EXACT(actual, expected, context)
 
 
-def same_as_sklearn(actual: Any, expected: Any, context: Context) -> None:
-    """The same (train, test) indices as sklearn's train_test_split(stratify=labels)."""
-    from sklearn.model_selection import train_test_split
-
-    inputs = context.inputs
-    indices = list(range(len(inputs["labels"])))
-    train, test = train_test_split(
-        indices,
-        test_size=inputs["test_size"],
-        stratify=inputs["labels"],
-        random_state=inputs["seed"],
-    )
-    split_values(actual, ([int(i) for i in train], [int(i) for i in test]), context)
-
-
 stratified_case = family(
     "stratified_split_indices",
     stratified_inputs,
