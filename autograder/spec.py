@@ -14,6 +14,7 @@ so that the student edition of a checks module can drop them (:func:`strip_hidde
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -171,15 +172,23 @@ def families_of(assignment: str) -> list[Path]:
     """The family modules the checks of ``assignment`` import, directly or through each other."""
     pending, found = [CHECKS_DIR / f"{assignment}.py"], set()
     while pending:
-        tree = ast.parse(pending.pop().read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            module = node.module if isinstance(node, ast.ImportFrom) else None
-            if module and module.startswith("autograder.checks.families."):
-                path = FAMILIES / f"{module.rsplit('.', 1)[1]}.py"
-                if path not in found:
-                    found.add(path)
-                    pending.append(path)
+        path = pending.pop()
+        for family in _families_imported(path, path.stat().st_mtime_ns):
+            if family not in found:
+                found.add(family)
+                pending.append(family)
     return sorted(found)
+
+
+@functools.lru_cache(maxsize=256)
+def _families_imported(path: Path, mtime_ns: int) -> tuple[Path, ...]:
+    """The family modules ``path`` imports (parsed once per version of the file)."""
+    families = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        module = node.module if isinstance(node, ast.ImportFrom) else None
+        if module and module.startswith("autograder.checks.families."):
+            families.append(FAMILIES / f"{module.rsplit('.', 1)[1]}.py")
+    return tuple(families)
 
 
 def sandbox_modules(assignment: str) -> list[str]:
