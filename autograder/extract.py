@@ -18,8 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from autograder.notebook import (
     NotebookFile,
@@ -30,6 +29,9 @@ from autograder.notebook import (
     nbgrader_meta,
     read_notebook,
 )
+
+if TYPE_CHECKING:  # imported where a notebook is read (autograder.notebook)
+    import nbformat
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 IMPORTS = (ast.Import, ast.ImportFrom)

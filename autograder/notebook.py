@@ -6,10 +6,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from autograder.safefs import FileTooLargeError, RefusedFileError, megabytes, read_regular
+
+if TYPE_CHECKING:  # imported where a notebook is read: in-kernel checks never read one
+    import nbformat
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
@@ -77,6 +79,8 @@ def read_notebook(
         raise SubmissionError(f"{name} is not a valid notebook: JSON nested too deeply") from None
     if not isinstance(content, dict) or not isinstance(content.get("cells"), list):
         raise SubmissionError(f"{name} is not a notebook: no list of cells")
+    import nbformat
+
     captured: dict = {}
     try:
         notebook = nbformat.reads(text, as_version=4, capture_validation_error=captured)
