@@ -27,10 +27,10 @@ def hostile_entries(canary: Path) -> list[Entry]:
             message="time limit",
             cells={"topk_accuracy": topk_with("import time\ntime.sleep(3600)")},
         ),
-        Entry(
+        Entry(  # killed at the limit, or stopped by the time limit on a busy machine
             "memory_bomb",
             fails=(FIRST_TOPK,),
-            message="memory",
+            message=("memory", "time limit"),
             cells={
                 "topk_accuracy": topk_with(
                     "blocks = []\nwhile True:\n    blocks.append(bytearray(2**30))"

@@ -95,10 +95,14 @@ def _daemon(name: str) -> str:
 def process_entries(canary: Path) -> list[Entry]:
     """Entries attacking the sandbox process; ``canary`` names this run's daemon."""
     return [
-        Entry(  # without namespaces there may be no cgroup either: the 3 GB would be real
+        # Without namespaces there may be no cgroup either: the 3 GB would be real. The kernel
+        # kills the code at the limit, unless a busy machine slows the writing down past the
+        # case's 5 s: then the time limit stops it. Either way the cgroup holds it to 2 GB
+        # (tests/test_autograder_cgroups.py shows that without any time limit).
+        Entry(
             "shared_memory_3_gb",
             fails=(FIRST_TOPK,),
-            message="memory",
+            message=("memory", "time limit"),
             isolation=True,
             cells={"topk_accuracy": topk_with(SHARED_MEMORY)},
         ),
