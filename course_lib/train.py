@@ -13,11 +13,11 @@ batches at batch size 64), falls back, and halves its amplitude each cycle (tria
 
 ``fit`` stores convolution weights and images channels_last (NHWC) by default, on CUDA (tensor
 cores) and on CPUs with oneDNN: its convolutions run without reordering every layer's input and
-output (a frozen VGG16 backbone runs about 1.45x faster on 2 CPU cores). The weights are
-converted once, when ``fit`` starts, not per batch. NHWC changes only the order of float32
-additions: updates equal NCHW ones to float rounding (about 1e-6 relative; ``tests/test_train``
-trains both ways and compares). Mixed precision (float16 autocast with a GradScaler) is for
-CUDA only: on the CPU ``fit`` keeps float32, so results are exact and reproducible.
+output (a frozen VGG16 backbone runs about 1.4x faster on 2 CPU cores, BENCHMARKS.md). The
+weights are converted once, when ``fit`` starts, not per batch. NHWC changes only the order of
+float32 additions: features equal NCHW ones to about 1e-6 relative, and ``tests/test_train``
+trains both ways and compares the updates. Mixed precision (float16 autocast with a GradScaler)
+is for CUDA only: on the CPU ``fit`` keeps float32, so results are exact and reproducible.
 """
 
 from __future__ import annotations
