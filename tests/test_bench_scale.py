@@ -30,10 +30,11 @@ time.sleep(0.1)  # long enough for a few samples
 
 
 def fake_steps(work: Path, *, classes: int, train_per_class: int, **_) -> list[bench_scale.Step]:
-    argv = [sys.executable, "-c", FAKE, str(work / "out"), str(8 * classes)]
+    grows = [sys.executable, "-c", FAKE, str(work / "out"), str(8 * classes)]
+    flat = [sys.executable, "-c", FAKE, str(work / "flat"), "8"]  # the same at any size
     return [
-        bench_scale.Step("grows", argv, classes * train_per_class, work / "out"),
-        bench_scale.Step("flat", [sys.executable, "-c", "pass"], classes, work),
+        bench_scale.Step("grows", grows, classes * train_per_class, work / "out"),
+        bench_scale.Step("flat", flat, classes, work / "flat"),
     ]
 
 
