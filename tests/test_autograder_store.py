@@ -155,3 +155,9 @@ def test_an_unwritable_store_only_costs_time(tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="autograder.references"):
         result = references_for(checks, checks.select(hidden=False))
     assert result and "could not store the references" in caplog.text
+
+
+def test_the_store_is_among_the_folders_the_sandbox_user_must_not_read(store):
+    from autograder.sandbox.library import protected_folders
+
+    assert store in protected_folders()
