@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -282,3 +283,28 @@ def test_chain_lists_the_cgroups_from_the_mount_point_down_to_this_process():
     assert cgroups._chain("/a", point, "/a/b") == [point, point / "b"]  # a subtree mounted
     assert cgroups._chain("/a", point, "/c") == []  # this process's cgroup is not visible
     assert cgroups._chain("/", point, None) == []
+
+
+@pytest.mark.parametrize("cpu_refused", [False, True], ids=["cpu", "cpu refused"])
+def test_v2_enables_cpu_where_it_can_and_never_loses_memory_and_pids(
+    tmp_path, monkeypatch, cpu_refused
+):
+    # v2 refuses +cpu while a realtime process is outside the root cgroup (EINVAL): the
+    # sandboxes must still get their memory and process limits.
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    for name in ("cgroup.subtree_control", "cgroup.procs"):
+        (tmp_path / name).write_text("")
+    monkeypatch.setattr(cgroups, "_mounts", lambda: [("cgroup2", "/", tmp_path, set())])
+    monkeypatch.setattr(cgroups, "_own_cgroups", lambda: {"": "/"})
+    enabled = []
+
+    def enable(folder, controllers, *, evacuate):
+        if cpu_refused and "cpu" in controllers:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        enabled.append((folder, controllers))
+
+    monkeypatch.setattr(cgroups, "_enable", enable)
+    parents = cgroups._parent_v2()
+    used = ("memory", "pids") if cpu_refused else ("memory", "pids", "cpu")
+    assert parents == dict.fromkeys(used, tmp_path / "autograder")
+    assert enabled == [(tmp_path, used), (tmp_path / "autograder", used)]

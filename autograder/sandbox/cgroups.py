@@ -257,14 +257,16 @@ def _parent_v2() -> dict[str, Path]:
             if not set(CONTROLLERS) <= set(have):
                 raise LookupError(f"{folder} has the controllers {have}, not {CONTROLLERS}")
             wanted = CONTROLLERS + tuple(c for c in OPTIONAL if c in have)
-            try:
-                _enable(folder, wanted, evacuate=folder == chain[-1])
-                parent = folder / FOLDER
-                _make_parent("cgroup v2", parent, wanted)
-            except OSError as error:
-                logger.debug("cgroup v2: cannot use %s: %s", folder, error)
-                continue
-            return dict.fromkeys(wanted, parent)
+            # cpu may be refused (v2 enables it only while every realtime process is in the
+            # root cgroup): then memory and pids alone, never no limits for want of cpu
+            for controllers in dict.fromkeys((wanted, CONTROLLERS)):
+                try:
+                    _enable(folder, controllers, evacuate=folder == chain[-1])
+                    _make_parent("cgroup v2", folder / FOLDER, controllers)
+                except OSError as error:
+                    logger.debug("cgroup v2: no %s in %s: %s", controllers, folder, error)
+                    continue
+                return dict.fromkeys(controllers, folder / FOLDER)
     raise LookupError("no writable cgroup that can enable memory and pids")
 
 
