@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 #: Libraries whose version can change a reference (a k-means, a random initialisation).
 LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "tensorly")
 _cache: dict[tuple[str, str], Any] = {}
+_stored: dict[tuple, dict[str, Any]] = {}  # store file version -> references
 _lock = threading.Lock()
 
 
@@ -205,17 +206,26 @@ def read_store(checks: Checks, key: str) -> dict[str, Any]:
     """The stored references of ``checks`` made under ``key``; empty when there are none (a
     store made under another key, or unreadable, is logged and ignored)."""
     path = store_path(checks.assignment)
-    if not path.is_file():
+    try:
+        info = path.stat()
+    except OSError:
         return {}
+    version = (path, info.st_mtime_ns, info.st_size, key)
+    with _lock:
+        if version in _stored:  # unpacked once per process (a notebook checks many times)
+            return dict(_stored[version])
     try:
         manifest, data = _read_archive(path)
         if manifest.get("key") != key or manifest.get("assignment") != checks.assignment:
             logger.info("the stored references %s are out of date: recomputing them", path)
             return {}
-        return plaindata.unpack(data)
+        references = plaindata.unpack(data)
     except (ReferenceUnavailable, plaindata.PlainDataError) as error:
         logger.warning("ignoring the stored references %s: %s", path, error)
         return {}
+    with _lock:
+        _stored[version] = references
+    return dict(references)
 
 
 def write_store(checks: Checks, key: str, references: dict[str, Any]) -> Path:

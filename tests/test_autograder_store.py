@@ -28,6 +28,7 @@ def store(tmp_path, monkeypatch):
     """An empty store of this test; the process's cache of computed references emptied."""
     monkeypatch.setenv("AUTOGRADER_STORE", str(tmp_path / "store"))
     monkeypatch.setattr(references, "_cache", {})
+    monkeypatch.setattr(references, "_stored", {})
     return tmp_path / "store"
 
 
@@ -70,8 +71,13 @@ def test_references_are_computed_once_then_read_from_the_store(store, monkeypatc
 
     names.clear()
     monkeypatch.setattr(references, "_cache", {})  # as in a new grading process
+    monkeypatch.setattr(references, "_stored", {})
     again = references_for(checks, checks.cases)
     assert names == [] and same(again, first)
+    unpack = references.plaindata.unpack
+    monkeypatch.setattr(references.plaindata, "unpack", None)  # read once per process
+    assert same(references_for(checks, checks.cases), first)
+    monkeypatch.setattr(references.plaindata, "unpack", unpack)
 
 
 def test_a_store_made_for_other_checks_or_libraries_is_recomputed(store, monkeypatch, caplog):
