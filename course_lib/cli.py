@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from course_lib.utils import setup_logging
 
@@ -28,6 +29,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--overwrite``, the options of every command that writes a run."""
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--overwrite", action="store_true", help="write over an existing folder")
+
+
+def add_checkpoint_options(parser: argparse.ArgumentParser, *, data_help: str) -> None:
+    """``--checkpoint``, ``--data`` and ``--out``: the options of every command that works on a
+    trained model's checkpoint."""
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help=data_help)
+    parser.add_argument("--out", type=Path, required=True)
 
 
 def print_summary(summary: dict) -> int:

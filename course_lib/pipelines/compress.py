@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from course_lib.checkpoint import model_from_checkpoint
-from course_lib.cli import add_run_options, print_summary
+from course_lib.cli import add_checkpoint_options, add_run_options, print_summary
 from course_lib.compress import (
     CompressionReport,
     PooledInput,
@@ -366,9 +366,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """``python -m course_lib compress``."""
     text = "tensor-train compression of the head"
     parser = subparsers.add_parser("compress", help=text, description=text)
-    parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True, help="Tiny ImageNet root")
-    parser.add_argument("--out", type=Path, required=True)
+    add_checkpoint_options(parser, data_help="Tiny ImageNet root")
     ranks = parser.add_mutually_exclusive_group(required=True)
     ranks.add_argument("--max-rank", type=int, help="cap on every TT rank")
     ranks.add_argument("--eps", type=float, help="relative Frobenius error bound per layer")

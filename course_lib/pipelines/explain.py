@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from course_lib.checkpoint import model_from_checkpoint
-from course_lib.cli import add_run_options, print_summary
+from course_lib.cli import add_checkpoint_options, add_run_options, print_summary
 from course_lib.data.tiny_imagenet import TinyImageNet
 from course_lib.data.transforms import val_transform
 from course_lib.explain import (
@@ -234,9 +234,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """``python -m course_lib explain``."""
     text = "Grad-CAM panels of a trained model"
     parser = subparsers.add_parser("explain", help=text, description=text)
-    parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True, help="Tiny ImageNet root (val)")
-    parser.add_argument("--out", type=Path, required=True)
+    add_checkpoint_options(parser, data_help="Tiny ImageNet root (val)")
     parser.add_argument("--indices", type=int, nargs="+", help="val images to draw")
     parser.add_argument("--layer", help="target layer (default: last conv block)")
     add_run_options(parser)
