@@ -11,7 +11,13 @@ from autograder_corpus import REPO, units
 
 from autograder.inkernel import run_checks
 from autograder.references import ReferenceUnavailable, read_refs, references_for, write_refs
-from autograder.spec import CHECKS_DIR, load_checks, strip_hidden_tests
+from autograder.spec import (
+    CHECKS_DIR,
+    families_of,
+    load_checks,
+    sandbox_modules,
+    strip_hidden_tests,
+)
 from autograder.student_edition import ASSIGNMENTS
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -35,6 +41,18 @@ def test_references_pass_all_their_cases(assignment):
         results = run_checks(assignment, name, checks.reference(name), which="all")
         failed = [f"{r.name}: {r.output}" for r in results if not r.passed]
         assert not failed, failed
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_sandbox_modules_read_without_import_match_the_loaded_checks(assignment):
+    checks = load_checks(assignment)
+    families = {f"autograder.checks.families.{path.stem}" for path in families_of(assignment)}
+    preload = set(getattr(checks.module, "PRELOAD", ()))
+    assert set(sandbox_modules(assignment)) == {*checks.functions.values(), *preload, *families}
+    used = {case.call.__module__ for case in checks.cases}
+    # every case's call is preloaded or in the sandbox library (common.py: imported by every
+    # family; spec.py: default_call)
+    assert used <= families | {"autograder.checks.common", "autograder.spec"}
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
