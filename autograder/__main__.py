@@ -8,9 +8,12 @@ Each command module defines ``add_parser(subparsers)``, which adds its parser an
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import logging
+import os
 import sys
+from typing import NoReturn
 
 #: Modules defining the commands, in the order ``--help`` lists them.
 COMMANDS = (
@@ -50,5 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.func(args) or 0)
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exit with ``code`` once the exit handlers ran (sandboxes stopped, temporary folders
+    removed) and the output is flushed, skipping the interpreter's teardown of torch and the
+    other loaded modules: half a second to a second that every cold grade would wait for."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())

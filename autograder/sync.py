@@ -18,11 +18,13 @@ import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from autograder.spec import CHECKS_DIR, Checks, load_checks
 from autograder.student_edition import ASSIGNMENTS, GradedUnit, graded_units
+
+if TYPE_CHECKING:  # imported where a notebook is synced: every command's parser loads this module
+    import nbformat
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ def sync_notebook(
     path: Path, units: list[GradedUnit], checks: Checks | None, *, write: bool
 ) -> list[Difference]:
     """Differences of the notebook's graded cells; rewritten when ``write``."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     cells = nbgrader_cells(nb)
     found: list[Difference] = []
