@@ -135,6 +135,20 @@ raise KeyboardInterrupt
     assert result.starts == 1
 
 
+@pytest.mark.parametrize(
+    ("start", "starts"),
+    [
+        ("for _ in tqdm.tqdm(range(3)): pass", 1),  # no monitor thread is left to restart for
+        ("threading.Thread(target=time.sleep, args=(60,), daemon=True).start()", 2),
+    ],
+)
+def test_only_threads_left_by_student_code_restart_the_sandbox(start, starts):
+    body = f"import threading, time, tqdm\n{start}\nreturn [0.5 for _ in topk]"
+    result = run_cases(ASSIGNMENT, cell(body), jobs((CASE, 20), (OTHER, 20)))
+    assert output(result, OTHER) == [0.5, 0.5]
+    assert result.starts == starts
+
+
 def test_a_cell_that_kills_the_process_while_loading_is_left_out():
     cells = [{"name": "bad", "source": "import os\nos._exit(5)\n"}, *cell("return [1.0]")]
     result = run_cases(ASSIGNMENT, cells, jobs((CASE, 20)))

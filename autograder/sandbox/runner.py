@@ -35,8 +35,12 @@ def serve(setup: dict[str, Any], *, cmd_fd: int, result_fd: int, lifeline_fd: in
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the output limit: EFBIG, not death
     import numpy  # noqa: F401  (imported before student code so its cost is not a case's)
     import torch
+    import tqdm
 
     torch.set_num_threads(1)
+    # A thread left running after a case restarts the sandbox; tqdm's monitor thread, started
+    # by the first progress bar, would cost a restart after every case that shows one.
+    tqdm.tqdm.monitor_interval = 0
     from autograder import plaindata
     from autograder.sandbox import transfer
 

@@ -98,7 +98,7 @@ def hostile_entries(canary: Path) -> list[Entry]:
             },
         ),
         # The patched torch also breaks the student's own train_one_epoch in the cases that
-        # run after topk_accuracy in the same process: only the hidden one.
+        # run after topk_accuracy in the same process: the hidden ones.
         Entry(
             "monkeypatch_comparisons",
             fails=tuple(
@@ -110,7 +110,10 @@ def hostile_entries(canary: Path) -> list[Entry]:
                     "one sample, probabilities",
                 )
             )
-            + ("train_one_epoch: log-probabilities with NLLLoss and Adam, device given",),
+            + (
+                "train_one_epoch: log-probabilities with NLLLoss and Adam, device given",
+                "train_one_epoch: mixed precision with a GradScaler",
+            ),
             cells={
                 "topk_accuracy": topk_returning(
                     "[1.0 for _ in topk]",
