@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -81,6 +82,36 @@ class StepWatch:
             handle.remove()
 
 
+@dataclass(frozen=True)
+class Optimizers:
+    """The optimizer (and scheduler) of an epoch case, built on the model where the case runs:
+    constructing a torch optimizer imports torch._dynamo (about a second), which the grading
+    process would otherwise pay to build or judge a case."""
+
+    adam: bool
+    scheduler: bool
+
+    def build(
+        self, model: nn.Module
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+        optimizer = (
+            torch.optim.Adam(model.parameters(), lr=0.01)
+            if self.adam
+            else torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        )
+        if not self.scheduler:
+            return optimizer, None
+        scheduler = torch.optim.lr_scheduler.CyclicLR(
+            optimizer,
+            base_lr=0.01,
+            max_lr=0.1,
+            step_size_up=2,
+            mode="triangular2",
+            cycle_momentum=not self.adam,
+        )
+        return optimizer, scheduler
+
+
 def epoch_inputs(
     workdir: Path,
     *,
@@ -92,7 +123,8 @@ def epoch_inputs(
     device: str | None = None,
     scaler: bool = False,
 ) -> Inputs:
-    """A small model (with BatchNorm, in eval mode), batches, optimizer, loss and scheduler."""
+    """A small model (with BatchNorm, in eval mode), batches, loss, and the optimizer and
+    scheduler to build on the model."""
     torch.manual_seed(seed)
     # no bias before BatchNorm: its gradient is 0 up to rounding, which Adam would amplify
     layers = [nn.Linear(6, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4)]
@@ -105,27 +137,12 @@ def epoch_inputs(
         )
         for n in sizes
     ]
-    optimizer = (
-        torch.optim.Adam(model.parameters(), lr=0.01)
-        if adam
-        else torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    )
     inputs = {
         "model": model,
         "loader": batches,
-        "optimizer": optimizer,
+        "optimizers": Optimizers(adam=adam, scheduler=scheduler),
         "loss_fn": nn.NLLLoss() if log_probs else nn.CrossEntropyLoss(),
-        "scheduler": None,
     }
-    if scheduler:
-        inputs["scheduler"] = torch.optim.lr_scheduler.CyclicLR(
-            optimizer,
-            base_lr=0.01,
-            max_lr=0.1,
-            step_size_up=2,
-            mode="triangular2",
-            cycle_momentum=not adam,
-        )
     if device is not None:
         inputs["device"] = device
     if scaler:
@@ -134,7 +151,8 @@ def epoch_inputs(
 
 
 def epoch_call(function, inputs: Inputs) -> Any:
-    model, optimizer, scheduler = inputs["model"], inputs["optimizer"], inputs["scheduler"]
+    model = inputs["model"]
+    optimizer, scheduler = inputs["optimizers"].build(model)
     loss_fn = RecordingLoss(inputs["loss_fn"])
     options = {"loss_fn": loss_fn, "scheduler": scheduler}
     options.update({key: inputs[key] for key in ("device", "scaler") if key in inputs})
@@ -182,7 +200,7 @@ def epoch_properties(actual: Any, expected: Any, context: Context) -> None:
         f"top1 is {top1:g}: return the fraction of correct samples in [0, 1] (divide the "
         f"number correct by the {samples} samples seen)",
     )
-    if inputs["scheduler"] is not None:
+    if inputs["optimizers"].scheduler:
         steps = actual["scheduler_steps"]
         asserts.require(
             steps == batches,
