@@ -31,7 +31,15 @@ from autograder.sandbox.limits import (
 )
 from autograder.sandbox.session import Job, run_cases
 from autograder.sandbox.transfer import pack_job
-from autograder.spec import Case, Checks, Context, grader_sha256, load_checks, summary
+from autograder.spec import (
+    Case,
+    Checks,
+    Context,
+    graded_functions,
+    grader_sha256,
+    load_checks,
+    summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,21 +110,28 @@ def grade_notebook(
     """Grade ``notebook`` on all cases (or only the public ones with ``hidden=False``)."""
     start = time.monotonic()
     notebook = Path(notebook)
+    warm_up(assignment, limits=limits)  # the sandbox server starts while the notebook is read
+    sha256, problem = "", None
+    try:
+        submitted = read_notebook_file(notebook)  # read once: what is hashed is what is graded
+        sha256 = submitted.sha256
+        extraction = extract(
+            submitted, graded_functions(assignment), source=source or default_source(assignment)
+        )
+    except SubmissionError as error:
+        problem = error
+    else:  # imported by the server while the checks and references load here
+        warm_up(assignment, limits=limits, preload=extraction.preload)
     checks = load_checks(assignment)
-    warm_up(assignment, limits=limits)  # the sandbox server starts while references are made
     cases = checks.select(hidden=hidden)
     if references is None:
         references = references_for(checks, cases, refs_file=refs_file)
-    report = Report(assignment, notebook.stem, [], grader_sha256=grader_sha256(checks))
-    try:
-        submitted = read_notebook_file(notebook)  # read once: what is hashed is what is graded
-        report.sha256 = submitted.sha256
-        extraction = extract(
-            submitted, checks.functions, source=source or default_source(assignment)
-        )
-    except SubmissionError as error:
-        report.notes.append(str(error))
-        report.tests = [_result(case, False, f"not graded: {error}") for case in cases]
+    report = Report(
+        assignment, notebook.stem, [], sha256=sha256, grader_sha256=grader_sha256(checks)
+    )
+    if problem is not None:
+        report.notes.append(str(problem))
+        report.tests = [_result(case, False, f"not graded: {problem}") for case in cases]
         report.execution_time = time.monotonic() - start
         return report
     report.notes += extraction.notes

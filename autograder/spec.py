@@ -2,9 +2,10 @@
 
 Each ``autograder/checks/<id>.py`` defines ``FUNCTIONS`` (graded name -> course_lib module that
 holds the reference), ``CASES``, a list of :class:`Case`, and optionally ``PRELOAD``, modules
-the sandbox server imports once (those the graded code imports lazily). ``FUNCTIONS`` and
-``PRELOAD`` are literals: they are read without importing the module, so that the sandbox
-starts before the grading process imports torch (:func:`sandbox_modules`). A case builds its
+the sandbox server imports once besides the submission's imports (those the graded code or the
+cases import lazily, when they are called). ``FUNCTIONS`` and ``PRELOAD`` are literals: they are
+read without importing the module, so that the sandbox starts before the grading process
+imports torch (:func:`sandbox_modules`). A case builds its
 inputs from a seed (the same code runs in the sandbox and in the grading process), calls the
 graded function, and compares the plain-data output with the reference's in the grading
 process. Hidden cases sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines
@@ -191,11 +192,9 @@ def _families_imported(path: Path, mtime_ns: int) -> tuple[Path, ...]:
     return tuple(families)
 
 
-def sandbox_modules(assignment: str) -> list[str]:
-    """Modules a sandbox of ``assignment`` imports once: the graded functions' (``FUNCTIONS``),
-    ``PRELOAD`` and the families the checks use (they define each case's ``call``, which
-    reaches the sandbox by pickle). Read from the checks file's literals without importing it,
-    so that a sandbox can start before the grading process has imported torch."""
+def _literals(assignment: str) -> dict[str, Any]:
+    """``FUNCTIONS`` and ``PRELOAD`` of a checks file, read from its literals without importing
+    it (that would import torch)."""
     constants: dict[str, Any] = {"FUNCTIONS": {}, "PRELOAD": ()}
     for node in ast.parse((CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")).body:
         target = node.target if isinstance(node, ast.AnnAssign) else None
@@ -203,8 +202,22 @@ def sandbox_modules(assignment: str) -> list[str]:
             target = node.targets[0]
         if isinstance(target, ast.Name) and target.id in constants and node.value is not None:
             constants[target.id] = ast.literal_eval(node.value)
+    return constants
+
+
+def graded_functions(assignment: str) -> list[str]:
+    """The names of ``assignment``'s graded functions (``FUNCTIONS``), read without importing
+    its checks: a notebook is read while the sandbox server starts."""
+    return list(_literals(assignment)["FUNCTIONS"])
+
+
+def sandbox_modules(assignment: str) -> list[str]:
+    """Modules a sandbox server of ``assignment`` imports first, before the submission's own
+    (:func:`autograder.sandbox.host.warm_up`): ``PRELOAD`` and the families the checks use (they
+    define each case's ``call``, which reaches the sandbox by pickle). Read without importing the
+    checks, so that the server starts before the grading process has imported torch."""
     families = [f"autograder.checks.families.{p.stem}" for p in families_of(assignment)]
-    return sorted({*constants["FUNCTIONS"].values(), *constants["PRELOAD"], *families})
+    return sorted({*_literals(assignment)["PRELOAD"], *families})
 
 
 def public_spec_hash(assignment: str) -> str:

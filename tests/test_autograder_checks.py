@@ -14,6 +14,7 @@ from autograder.references import ReferenceUnavailable, read_refs, references_fo
 from autograder.spec import (
     CHECKS_DIR,
     families_of,
+    graded_functions,
     load_checks,
     sandbox_modules,
     strip_hidden_tests,
@@ -44,11 +45,12 @@ def test_references_pass_all_their_cases(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_sandbox_modules_read_without_import_match_the_loaded_checks(assignment):
+def test_literals_read_without_import_match_the_loaded_checks(assignment):
     checks = load_checks(assignment)
+    assert graded_functions(assignment) == list(checks.functions)
     families = {f"autograder.checks.families.{path.stem}" for path in families_of(assignment)}
     preload = set(getattr(checks.module, "PRELOAD", ()))
-    assert set(sandbox_modules(assignment)) == {*checks.functions.values(), *preload, *families}
+    assert set(sandbox_modules(assignment)) == {*preload, *families}
     used = {case.call.__module__ for case in checks.cases}
     # every case's call is preloaded or in the sandbox library (common.py: imported by every
     # family; spec.py: default_call)

@@ -13,6 +13,9 @@ FUNCTIONS = {
     "topk_accuracy": "course_lib.metrics",
 }
 
+#: Imported once by the sandbox server: a torch optimizer imports it when it is first built.
+PRELOAD = ("torch._dynamo",)
+
 CASES = [
     head_case(
         "layers and shapes",

@@ -10,6 +10,7 @@ interpreter per sandbox.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import json
 import logging
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +250,7 @@ class ZygoteLauncher:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.lock = threading.Lock()
         self.ready = False
+        self.preloaded: set[str] = set()
         self.startup = startup
         run = library.parent  # the grading process's own temporary folder
         self.log = tempfile.NamedTemporaryFile(prefix="zygote-", suffix=".log", dir=run)
@@ -289,11 +292,20 @@ class ZygoteLauncher:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def start(self, fds: list[int], setup: dict[str, Any], cwd: Path) -> int:
-        """Fork a sandbox that receives ``fds`` (cmd, result, lifeline, log) and ``setup``.
+    def preload(self, modules: Sequence[str]) -> None:
+        """Have the server import ``modules`` (trusted names) next, without waiting for it.
 
-        ``setup["preload"]`` names modules the server imports first, once (trusted names).
+        A server that is gone is left to its next ``start``, which says why.
         """
+        with self.lock:
+            fresh = sorted(set(modules) - self.preloaded)
+            if fresh:
+                with contextlib.suppress(OSError):
+                    self.socket.send(json.dumps({"kind": "preload", "modules": fresh}).encode())
+                self.preloaded.update(fresh)
+
+    def start(self, fds: list[int], setup: dict[str, Any], cwd: Path) -> int:
+        """Fork a sandbox that receives ``fds`` (cmd, result, lifeline, log) and ``setup``."""
         with self.lock:
             if not self.ready:
                 self._wait_ready()

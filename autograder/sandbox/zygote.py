@@ -1,7 +1,9 @@
 """The fork server: ``python -S -s zygote.py SOCKET_FD``.
 
-Imports torch, the case families and the student edition of course_lib once (never the checks of
-an assignment: the modules come from the grading process by name); then, for each request
+Imports torch, the case families and the checks' ``PRELOAD`` once (never the checks of an
+assignment: the modules come from the grading process by name), then the modules of each
+``preload`` message (those a submission's code imports, named as soon as it is read); then, for
+each request
 (a setup and four file descriptors received over the socket), forks a child that leaves for new
 namespaces and forks again: the grandchild is PID 1 of its namespace, enters the jail and serves
 the grading process (:mod:`runner`); the child waits for it and reports its exit status as a
@@ -33,7 +35,9 @@ def main() -> None:
         if not message:
             break
         request = json.loads(message)
-        _import_all(request.get("preload", []))
+        if request.get("kind") == "preload":
+            _import_all(request["modules"])
+            continue
         pid = os.fork()
         if pid == 0:
             try:
