@@ -6,7 +6,10 @@ that solution notebook:
 * ours, cold: ``python -m autograder grade <id> NOTEBOOK --out results.json`` in a fresh process
   (interpreter, imports, fork server, sandbox, all cases), with the grader's store of
   references filled beforehand by ``python -m autograder refs <id> --store``, as the Gradescope
-  image does (every submission on Gradescope is such a cold grade); the goal is at most 5 s;
+  image does (every submission on Gradescope is such a cold grade); the goal is at most 5 s.
+  ``sandbox`` is the mode it ran in: in ``namespaces`` mode the sandbox server imports torch
+  while the grading process reads the notebook; in ``rlimits`` mode (Docker without
+  namespaces) the sandbox starts after it, so a cold grade adds its imports (about a second);
 * ours, cold, empty store: the same with no store (the first grade after the checks or
   course_lib changed: the references are computed, then stored), once;
 * ours, warm: grading the same notebook again in a process that has graded once (the cost of one
@@ -24,6 +27,7 @@ with 2 workers (after one warm-up), in submissions per second, and the ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -122,6 +126,7 @@ def run(
             cold = statistics.median(
                 cold_seconds(assignment, notebook, work, work / "store") for _ in range(repeats)
             )
+            results = json.loads((work / "results.json").read_text(encoding="utf-8"))
             report = grade_notebook(assignment, notebook)  # warm-up: fork server, references
             warm = statistics.median(
                 wall_seconds(partial(grade_notebook, assignment, notebook)) for _ in range(repeats)
@@ -132,6 +137,7 @@ def run(
                 "benchmark": "grading",
                 "assignment": assignment,
                 "score": f"{report.score:g}/{report.max_score:g}",
+                "sandbox": results["extra_data"]["sandbox"],
                 "ours_cold_s": cold,
                 "cold_within_5_s": cold <= COLD_GOAL_S,
                 "ours_cold_empty_store_s": first,
