@@ -3,6 +3,10 @@
 Comparisons happen here, in the grading process, against references the sandbox never sees.
 Feedback says what was checked and how far off the output is; expected values appear only in
 the feedback of public cases.
+
+The modules that import torch (asserts, plaindata, references) are imported where they are
+used: a notebook is read, and its imports named to the sandbox server, before this process
+spends a second importing torch.
 """
 
 from __future__ import annotations
@@ -16,10 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import asserts, plaindata
 from autograder.extract import extract
 from autograder.notebook import SubmissionError, read_notebook_file
-from autograder.references import deterministic, references_for
 from autograder.sandbox.host import warm_up
 from autograder.sandbox.limits import (
     MAX_MESSAGE,
@@ -122,6 +124,8 @@ def grade_notebook(
         problem = error
     else:  # imported by the server while the checks and references load here
         warm_up(assignment, limits=limits, preload=extraction.preload)
+    from autograder.references import references_for
+
     checks = load_checks(assignment)
     cases = checks.select(hidden=hidden)
     if references is None:
@@ -169,6 +173,8 @@ def case_job(checks: Checks, case: Case) -> Job:
 
     Built once per process and case, like the references, under the same seeds.
     """
+    from autograder.references import deterministic
+
     key = (checks.assignment, case.name)
     with _jobs_lock:
         if key not in _jobs:
@@ -204,6 +210,8 @@ def what_is_checked(case: Case) -> str:
 
 def judge(checks: Checks, case: Case, outcome: Outcome, expected: Any) -> TestResult:
     """Pass or fail ``case`` from the sandbox's ``outcome``, with feedback."""
+    from autograder import asserts, plaindata
+
     checked = f"Checked: {what_is_checked(case)}."
     if outcome.status in {"error", "missing"}:
         error = outcome.error
@@ -243,6 +251,8 @@ def judge(checks: Checks, case: Case, outcome: Outcome, expected: Any) -> TestRe
 
 
 def _described(actual: Any) -> str:
+    from autograder import asserts
+
     try:
         return asserts.describe(actual)[:MAX_MESSAGE]
     except Exception:  # noqa: BLE001 (an output odd enough to break the comparison)
