@@ -132,11 +132,18 @@ class Checks:
         return target
 
 
-def load_checks(assignment: str) -> Checks:
-    """Import ``autograder.checks.<assignment>`` and validate its cases."""
-    if not re.fullmatch(r"a\d+_\w+", assignment) or not (CHECKS_DIR / f"{assignment}.py").exists():
+def checks_file(assignment: str) -> Path:
+    """``autograder/checks/<assignment>.py``; ValueError naming the known ids when there is none."""
+    path = CHECKS_DIR / f"{assignment}.py"
+    if not re.fullmatch(r"a\d+_\w+", assignment) or not path.is_file():
         known = sorted(p.stem for p in CHECKS_DIR.glob("a*_*.py"))
         raise ValueError(f"unknown assignment {assignment!r}: expected one of {', '.join(known)}")
+    return path
+
+
+def load_checks(assignment: str) -> Checks:
+    """Import ``autograder.checks.<assignment>`` and validate its cases."""
+    checks_file(assignment)
     module = importlib.import_module(f"autograder.checks.{assignment}")
     cases = tuple(module.CASES)
     names = [case.name for case in cases]
@@ -171,7 +178,7 @@ def strip_hidden_tests(text: str) -> str:
 
 def families_of(assignment: str) -> list[Path]:
     """The family modules the checks of ``assignment`` import, directly or through each other."""
-    pending, found = [CHECKS_DIR / f"{assignment}.py"], set()
+    pending, found = [checks_file(assignment)], set()
     while pending:
         path = pending.pop()
         for family in _families_imported(path, path.stat().st_mtime_ns):
@@ -196,7 +203,7 @@ def _literals(assignment: str) -> dict[str, Any]:
     """``FUNCTIONS`` and ``PRELOAD`` of a checks file, read from its literals without importing
     it (that would import torch)."""
     constants: dict[str, Any] = {"FUNCTIONS": {}, "PRELOAD": ()}
-    for node in ast.parse((CHECKS_DIR / f"{assignment}.py").read_text(encoding="utf-8")).body:
+    for node in ast.parse(checks_file(assignment).read_text(encoding="utf-8")).body:
         target = node.target if isinstance(node, ast.AnnAssign) else None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]

@@ -30,6 +30,16 @@ def test_help_lists_every_command(capsys):
         assert command in text
 
 
+@pytest.mark.parametrize("command", ["check", "grade", "grade-all", "gradescope", "refs"])
+def test_an_unknown_assignment_is_a_usage_error_naming_the_known_ones(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "a9_nosuch", "x", "--out", "x"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown assignment 'a9_nosuch': expected one of " in error
+    assert all(assignment in error for assignment in ASSIGNMENTS)
+
+
 def test_every_module_with_a_parser_is_a_listed_command():
     package = Path(autograder.__file__).parent
     defining = {

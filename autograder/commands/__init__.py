@@ -8,8 +8,20 @@ from pathlib import Path
 
 
 def add_assignment(parser: argparse.ArgumentParser) -> None:
-    """The positional assignment id."""
-    parser.add_argument("assignment", metavar="ID", help="assignment id, e.g. a2_transfer")
+    """The positional assignment id (one with checks)."""
+    parser.add_argument(
+        "assignment", metavar="ID", type=_assignment, help="assignment id, e.g. a2_transfer"
+    )
+
+
+def _assignment(text: str) -> str:
+    from autograder.spec import checks_file
+
+    try:
+        checks_file(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def add_source(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +36,7 @@ def add_source(parser: argparse.ArgumentParser) -> None:
 
 def start_sandbox(assignment: str) -> None:
     """Start the sandbox server of ``assignment`` now, before this process imports torch: both
-    import it at once, on two cores, and a cold grade waits for whichever is last. An unknown
-    id is left to the grader's own error message."""
+    import it at once, on two cores, and a cold grade waits for whichever is last."""
     from autograder.sandbox.host import warm_up
-    from autograder.spec import CHECKS_DIR
 
-    if (CHECKS_DIR / f"{assignment}.py").is_file():
-        warm_up(assignment)
+    warm_up(assignment)
