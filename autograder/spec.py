@@ -5,11 +5,11 @@ holds the reference), ``CASES``, a list of :class:`Case`, and optionally ``PRELO
 the sandbox server imports once besides the submission's imports (those the graded code or the
 cases import lazily, when they are called). ``FUNCTIONS`` and ``PRELOAD`` are literals: they are
 read without importing the module, so that the sandbox starts before the grading process
-imports torch (:func:`sandbox_modules`). A case builds its
-inputs from a seed (the same code runs in the sandbox and in the grading process), calls the
-graded function, and compares the plain-data output with the reference's in the grading
-process. Hidden cases sit between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines
-so that the student edition of a checks module can drop them (:func:`strip_hidden_tests`).
+imports torch (:func:`sandbox_modules`). A case builds its inputs from a seed (the same code
+runs in the sandbox and in the grading process), calls the graded function, and compares the
+plain-data output with the reference's in the grading process. Hidden cases sit between
+``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` lines so that the student edition of a
+checks module can drop them (:func:`strip_hidden_tests`).
 """
 
 from __future__ import annotations
