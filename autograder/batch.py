@@ -28,12 +28,10 @@ from typing import Any
 from autograder import gradebook
 from autograder.gradebook import LatePolicy, Owner, Problem, Roster, unique_path
 from autograder.notebook import SubmissionError, read_notebook_file
-from autograder.references import references_for
 from autograder.sandbox.host import warm_up
 from autograder.spec import grader_sha256, load_checks
 from autograder.submissions import find_notebook, grade_to_file
 from course_lib.files import write_text
-from course_lib.utils import progress
 
 logger = logging.getLogger(__name__)
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -177,6 +175,11 @@ def grade_all(
     canvas_column: str | None = None,
 ) -> BatchSummary:
     """Grade what changed under ``submissions`` (all with ``force``); write the gradebooks."""
+    # both import torch: after the sandbox server has started
+    from autograder.references import references_for
+    from course_lib.utils import progress
+
+    warm_up(assignment)  # the sandbox server imports torch while this process does
     started, out = datetime.now(timezone.utc), Path(out)
     found = discover(submissions)
     owners: dict[str, Owner] = {
@@ -197,7 +200,6 @@ def grade_all(
     )
     graded: dict[str, dict[str, Any]] = {}
     if todo:
-        warm_up(assignment)  # the sandbox server starts while references are made
         references = references_for(checks, checks.cases)
         options = {"source": source, "references": references}
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

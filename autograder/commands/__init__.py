@@ -32,11 +32,3 @@ def add_source(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="notebook to restore read-only cells from (default: the release)",
     )
-
-
-def start_sandbox(assignment: str) -> None:
-    """Start the sandbox server of ``assignment`` now, before this process imports torch: both
-    import it at once, on two cores, and a cold grade waits for whichever is last."""
-    from autograder.sandbox.host import warm_up
-
-    warm_up(assignment)

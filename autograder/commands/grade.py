@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autograder.commands import add_assignment, add_source, start_sandbox
+from autograder.commands import add_assignment, add_source
 
 
 def run(args: argparse.Namespace) -> int:
-    start_sandbox(args.assignment)
     from autograder.submissions import grade_to_file
 
     report = grade_to_file(

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autograder.commands import add_assignment, add_source, start_sandbox
+from autograder.commands import add_assignment, add_source
 
 
 def run(args: argparse.Namespace) -> int:
-    start_sandbox(args.assignment)
     from autograder.batch import grade_all
     from autograder.gradebook import LatePolicy, parse_time, read_roster
 
