@@ -38,17 +38,25 @@ def notebook_ids() -> list[str]:
     return sorted(p.parent.name for p in SOLUTIONS.glob("*/*.ipynb") if p.stem == p.parent.name)
 
 
+def execution_seconds(nb: nbformat.NotebookNode) -> float:
+    """Seconds from the first code cell's start to the last one's end, from nbclient's
+    execution metadata: what the notebook tests measure too."""
+    stamps = [s for s in (_stamps(c) for c in nb.cells if c.cell_type == "code") if s]
+    return (stamps[-1][1] - stamps[0][0]).total_seconds()
+
+
 def cell_seconds(cell: nbformat.NotebookNode) -> float | None:
     """Seconds a code cell ran, from nbclient's execution metadata (None if it did not run)."""
+    stamps = _stamps(cell)
+    return None if stamps is None else (stamps[1] - stamps[0]).total_seconds()
+
+
+def _stamps(cell: nbformat.NotebookNode) -> tuple[datetime, datetime] | None:
     timing = cell.get("metadata", {}).get("execution", {})
     if "iopub.execute_input" not in timing or "shell.execute_reply" not in timing:
         return None
-    start, end = (_time(timing[key]) for key in ("iopub.execute_input", "shell.execute_reply"))
-    return (end - start).total_seconds()
-
-
-def _time(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    start, end = (timing[key] for key in ("iopub.execute_input", "shell.execute_reply"))
+    return tuple(datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (start, end))
 
 
 def _kernel_env(tmp: Path) -> dict[str, str]:
@@ -92,9 +100,7 @@ def measure(assignment: str, *, budget: float = BUDGET_S, timeout: int = 600) ->
     nb, wall, cpu = execute(assignment, timeout=timeout)
     cells = [c for c in nb.cells if c.cell_type == "code"]
     timed = [(cell_seconds(c), c) for c in cells if cell_seconds(c) is not None]
-    first = _time(cells[0].metadata.execution["iopub.execute_input"])
-    last = _time(cells[-1].metadata.execution["shell.execute_reply"])
-    seconds = (last - first).total_seconds()
+    seconds = execution_seconds(nb)
     slowest_s, slowest = max(timed, key=lambda pair: pair[0])
     return {
         "notebook": assignment,

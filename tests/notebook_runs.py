@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -33,6 +32,7 @@ import nbformat
 from autograder.__main__ import main
 from autograder.release import make_course, nbgrader_env
 from autograder.student_edition import ASSIGNMENTS
+from benchmarks.bench_notebooks import execution_seconds
 
 # Kernels share the CPU cores with this process: idle OpenMP threads sleep instead of spinning,
 # which otherwise multiplies the CPU time of small models on a busy machine.
@@ -129,15 +129,6 @@ def run_steps(course: Path, steps: list[list[str]]) -> tuple[dict[tuple[str, ...
         raise RuntimeError(f"nbgrader failed in {course}:\n{done.stderr[-5000:]}")
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("[")]
     return {tuple(row[:-1]): row[-1] for row in rows}, done.stderr
-
-
-def execution_seconds(nb: nbformat.NotebookNode) -> float:
-    """Seconds from the first cell's start to the last cell's end, from nbclient's metadata."""
-    times = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
-    times = [t for t in times if "iopub.execute_input" in t and "shell.execute_reply" in t]
-    start = datetime.fromisoformat(times[0]["iopub.execute_input"].replace("Z", "+00:00"))
-    end = datetime.fromisoformat(times[-1]["shell.execute_reply"].replace("Z", "+00:00"))
-    return (end - start).total_seconds()
 
 
 def _run(course: Path, assignments: tuple[str, ...]) -> CourseRun:
