@@ -150,7 +150,6 @@ def grade_notebook(
             extraction.cells,
             [case_job(checks, case) for case in runnable],
             limits=limits,
-            preload=extraction.preload,
             protected=[notebook.resolve().parent],
         )
         outcomes, report.sandbox = session.outcomes, session.description or session.mode

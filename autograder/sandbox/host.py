@@ -118,11 +118,9 @@ class Sandbox:
         *,
         limits: Limits,
         mode: str,
-        preload: list[str] | None = None,
         protected: Sequence[Path] = (),
     ) -> None:
         self.assignment, self.limits, self.mode = assignment, limits, mode
-        self.preload = preload or []
         self.protected = list(protected)  # besides the grader's own: e.g. the submissions
         self.folder = Path(tempfile.mkdtemp(prefix="box-", dir=run_folder()))
         self.process: subprocess.Popen | None = None
@@ -162,7 +160,6 @@ class Sandbox:
                     workdir=launch.WORKDIR,
                 )
                 server = _zygote(self.assignment, self.limits)
-                server.preload(self.preload)
                 self.pid = server.start(child_fds, setup, self.folder)
             else:
                 scratch = self.folder / "work"

@@ -246,7 +246,7 @@ class ZygoteLauncher:
     computing references); the first ``start`` waits until it is ready.
     """
 
-    def __init__(self, library: Path, *, startup: float, preload: list[str]) -> None:
+    def __init__(self, library: Path, *, startup: float, preload: Sequence[str]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.lock = threading.Lock()
         self.ready = False
@@ -273,8 +273,8 @@ class ZygoteLauncher:
         )
         theirs.close()
         self.socket = ours
-        setup = {"preload": preload, "sys_path": [str(library), *python_paths()]}
-        ours.send(json.dumps(setup).encode())
+        ours.send(json.dumps({"sys_path": [str(library), *python_paths()]}).encode())
+        self.preload(preload)
 
     def _wait_ready(self) -> None:
         self.socket.settimeout(self.startup)
@@ -330,10 +330,12 @@ _zygotes: dict[str, ZygoteLauncher] = {}
 _zygote_lock = threading.Lock()
 
 
-def zygote(assignment: str, library: Path, *, startup: float, preload: list[str]) -> ZygoteLauncher:
+def zygote(
+    assignment: str, library: Path, *, startup: float, preload: Sequence[str]
+) -> ZygoteLauncher:
     """The fork server of ``assignment`` in this process (started, or restarted, on demand).
 
-    ``preload``: the modules it imports once for all its sandboxes.
+    ``preload``: the modules it imports first, once for all its sandboxes.
     """
     with _zygote_lock:
         if not _zygotes:  # registered after the run folder's removal, so it runs before it

@@ -64,12 +64,10 @@ def run_cases(
     *,
     limits: Limits | None = None,
     mode: str | None = None,
-    preload: list[str] | None = None,
     protected: Sequence[Path] = (),
 ) -> SessionResult:
     """Run ``jobs`` in order against ``cells`` (name, source) in a sandbox.
 
-    ``preload``: modules worth importing once for all sandboxes (trusted names only);
     ``protected``: folders student code must not read besides the grader's (the submissions).
     """
     limits = limits or Limits()
@@ -86,9 +84,7 @@ def run_cases(
                 {job.name: Outcome("not_run", message=message) for job in pending}
             )
             break
-        box = Sandbox(
-            assignment, limits=limits, mode=result.mode, preload=preload, protected=protected
-        )
+        box = Sandbox(assignment, limits=limits, mode=result.mode, protected=protected)
         result.starts += 1
         try:
             errors = box.start(cells, deadline=deadline)

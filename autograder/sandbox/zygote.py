@@ -25,7 +25,7 @@ def main() -> None:
     setup = json.loads(server.recv(1 << 20))
     sys.path[:] = setup["sys_path"]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    _preload(setup["preload"])
+    _preload()
     server.send(json.dumps({"kind": "ready"}).encode())
     while True:
         try:
@@ -53,8 +53,9 @@ def main() -> None:
     os._exit(0)
 
 
-def _preload(modules: list[str]) -> None:
-    """Import what every sandbox needs, so that forked sandboxes start warm."""
+def _preload() -> None:
+    """Import what every sandbox needs, so that forked sandboxes start warm (the modules of an
+    assignment and of a submission come next, in ``preload`` messages)."""
     import numpy  # noqa: F401
     import torch
 
@@ -64,8 +65,6 @@ def _preload(modules: list[str]) -> None:
     torch.backends.cpu.get_cpu_capability()
     torch.ones(8).uniform_().sum()
     from autograder.sandbox import runner, transfer  # noqa: F401
-
-    _import_all(modules)
 
 
 def _import_all(modules) -> None:
